@@ -1,0 +1,1 @@
+"""Shared core used by every service: config, storage, gRPC server bootstrap, metrics, logs."""

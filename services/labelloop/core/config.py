@@ -1,0 +1,124 @@
+"""Settings shared by every service, read from LABELLOOP_* environment variables.
+
+The same variables configure a local run, the Helm chart and the trainer's Kubernetes Jobs,
+so one service finds the others and the object store the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from labelloop.core.errors import InvalidArgument
+
+# Default gRPC ports when all services run on one machine.
+DEFAULT_PORTS = {"store": 50051, "trainer": 50052, "scorer": 50053, "selector": 50054, "controller": 50055}
+DEFAULT_METRICS_PORTS = {"store": 9101, "trainer": 9102, "scorer": 9103, "selector": 9104, "controller": 9105}
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """Where datasets, snapshots, models and arrays live."""
+
+    backend: str = "local"  # "local" (a folder) or "s3" (MinIO, SeaweedFS, Ceph, AWS)
+    root: Path = Path("labelloop-data")  # local backend only
+    endpoint: str = ""  # s3: "host:port"
+    bucket: str = "labelloop"
+    access_key: str = ""
+    secret_key: str = ""
+    secure: bool = False  # s3: use HTTPS
+    region: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    store_address: str = f"127.0.0.1:{DEFAULT_PORTS['store']}"
+    trainer_address: str = f"127.0.0.1:{DEFAULT_PORTS['trainer']}"
+    scorer_address: str = f"127.0.0.1:{DEFAULT_PORTS['scorer']}"
+    selector_address: str = f"127.0.0.1:{DEFAULT_PORTS['selector']}"
+    controller_address: str = f"127.0.0.1:{DEFAULT_PORTS['controller']}"
+    # Where this process listens; 0 lets a service fall back to its default port.
+    grpc_port: int = 0
+    metrics_port: int = 0
+    bind_host: str = "127.0.0.1"
+    log_level: str = "INFO"
+    log_format: str = "json"  # "json" lines, or "text" for people
+    # Local scratch space: downloaded images, models, checkpoints.
+    cache_dir: Path = Path(os.path.expanduser("~/.cache/labelloop"))
+    # How the trainer runs jobs: "local" (a worker process) or "kubernetes" (batch/v1 Jobs).
+    trainer_executor: str = "local"
+
+    def address_of(self, service: str) -> str:
+        return getattr(self, f"{service}_address")
+
+    def port_for(self, service: str) -> int:
+        return self.grpc_port or DEFAULT_PORTS[service]
+
+    def metrics_port_for(self, service: str) -> int:
+        return self.metrics_port or DEFAULT_METRICS_PORTS[service]
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+
+        def get(name: str, default: str = "") -> str:
+            return env.get(f"LABELLOOP_{name}", default)
+
+        backend = get("STORAGE_BACKEND", "local")
+        if backend not in ("local", "s3"):
+            raise InvalidArgument(f"LABELLOOP_STORAGE_BACKEND={backend!r}: use 'local' or 's3'")
+        storage = StorageConfig(
+            backend=backend,
+            root=Path(get("STORAGE_ROOT", "labelloop-data")).absolute(),
+            endpoint=get("S3_ENDPOINT"),
+            bucket=get("S3_BUCKET", "labelloop"),
+            access_key=get("S3_ACCESS_KEY"),
+            secret_key=get("S3_SECRET_KEY"),
+            secure=get("S3_SECURE", "false").lower() in ("1", "true", "yes"),
+            region=get("S3_REGION"),
+        )
+        defaults = cls()
+        return cls(
+            storage=storage,
+            store_address=get("STORE_ADDRESS", defaults.store_address),
+            trainer_address=get("TRAINER_ADDRESS", defaults.trainer_address),
+            scorer_address=get("SCORER_ADDRESS", defaults.scorer_address),
+            selector_address=get("SELECTOR_ADDRESS", defaults.selector_address),
+            controller_address=get("CONTROLLER_ADDRESS", defaults.controller_address),
+            grpc_port=int(get("GRPC_PORT", "0")),
+            metrics_port=int(get("METRICS_PORT", "0")),
+            bind_host=get("BIND_HOST", defaults.bind_host),
+            log_level=get("LOG_LEVEL", "INFO").upper(),
+            log_format=get("LOG_FORMAT", "json"),
+            cache_dir=Path(get("CACHE_DIR", str(defaults.cache_dir))).absolute(),
+            trainer_executor=get("TRAINER_EXECUTOR", "local"),
+        )
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that reproduces these settings in another process (or a pod)."""
+        s = self.storage
+        return {
+            "LABELLOOP_STORAGE_BACKEND": s.backend,
+            "LABELLOOP_STORAGE_ROOT": str(s.root),
+            "LABELLOOP_S3_ENDPOINT": s.endpoint,
+            "LABELLOOP_S3_BUCKET": s.bucket,
+            "LABELLOOP_S3_ACCESS_KEY": s.access_key,
+            "LABELLOOP_S3_SECRET_KEY": s.secret_key,
+            "LABELLOOP_S3_SECURE": str(s.secure).lower(),
+            "LABELLOOP_S3_REGION": s.region,
+            "LABELLOOP_STORE_ADDRESS": self.store_address,
+            "LABELLOOP_TRAINER_ADDRESS": self.trainer_address,
+            "LABELLOOP_SCORER_ADDRESS": self.scorer_address,
+            "LABELLOOP_SELECTOR_ADDRESS": self.selector_address,
+            "LABELLOOP_CONTROLLER_ADDRESS": self.controller_address,
+            "LABELLOOP_BIND_HOST": self.bind_host,
+            "LABELLOOP_LOG_LEVEL": self.log_level,
+            "LABELLOOP_LOG_FORMAT": self.log_format,
+            "LABELLOOP_CACHE_DIR": str(self.cache_dir),
+            "LABELLOOP_TRAINER_EXECUTOR": self.trainer_executor,
+        }
+
+    def with_storage(self, **changes: object) -> Settings:
+        return replace(self, storage=replace(self.storage, **changes))

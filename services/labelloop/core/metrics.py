@@ -1,0 +1,175 @@
+"""Prometheus metrics shared by all services, and the server interceptor that records them.
+
+The interceptor also maps domain errors (labelloop.core.errors) to gRPC status codes, so
+servicers stay thin: they raise, the interceptor answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+from prometheus_client import Counter, Gauge, Histogram
+
+from labelloop.core.errors import LabelLoopError
+
+log = logging.getLogger(__name__)
+
+# Names follow go-grpc-prometheus, which Grafana dashboards for gRPC commonly expect.
+GRPC_STARTED = Counter(
+    "grpc_server_started_total", "RPCs started on the server.", ["grpc_service", "grpc_method", "grpc_type"]
+)
+GRPC_HANDLED = Counter(
+    "grpc_server_handled_total",
+    "RPCs completed on the server, by status code.",
+    ["grpc_service", "grpc_method", "grpc_type", "grpc_code"],
+)
+GRPC_SECONDS = Histogram(
+    "grpc_server_handling_seconds",
+    "Time to handle an RPC, until the last response is sent.",
+    ["grpc_service", "grpc_method", "grpc_type"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+
+
+def _split(full_method: str) -> tuple[str, str]:
+    _, service, method = full_method.split("/", 2)
+    return service, method
+
+
+class ServerInterceptor(grpc.ServerInterceptor):
+    """Counts and times every RPC and turns LabelLoopError into the matching gRPC status."""
+
+    def intercept_service(self, continuation: Callable, handler_call_details: Any) -> Any:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        service, method = _split(handler_call_details.method)
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(handler.unary_unary, service, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._stream(handler.unary_stream, service, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler  # client and bidi streaming are not used by LabelLoop
+
+    def _unary(self, behavior: Callable, service: str, method: str) -> Callable:
+        def wrapped(request: Any, context: grpc.ServicerContext) -> Any:
+            GRPC_STARTED.labels(service, method, "unary").inc()
+            start = time.perf_counter()
+            code = grpc.StatusCode.OK
+            try:
+                return behavior(request, context)
+            except BaseException as error:
+                code = _abort(error, context, method)
+            finally:
+                GRPC_HANDLED.labels(service, method, "unary", _code_of(context, code)).inc()
+                GRPC_SECONDS.labels(service, method, "unary").observe(time.perf_counter() - start)
+
+        return wrapped
+
+    def _stream(self, behavior: Callable, service: str, method: str) -> Callable:
+        def wrapped(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            GRPC_STARTED.labels(service, method, "server_stream").inc()
+            start = time.perf_counter()
+            code = grpc.StatusCode.OK
+            try:
+                yield from behavior(request, context)
+            except BaseException as error:
+                code = _abort(error, context, method)
+            finally:
+                GRPC_HANDLED.labels(service, method, "server_stream", _code_of(context, code)).inc()
+                GRPC_SECONDS.labels(service, method, "server_stream").observe(time.perf_counter() - start)
+
+        return wrapped
+
+
+def _code_of(context: grpc.ServicerContext, code: grpc.StatusCode) -> str:
+    set_code = context.code() if hasattr(context, "code") else None
+    return (set_code or code).name
+
+
+def _abort(error: BaseException, context: grpc.ServicerContext, method: str) -> grpc.StatusCode:
+    """Answers the RPC with the status that fits the error; never returns normally."""
+    if isinstance(error, LabelLoopError):
+        context.abort(error.code, str(error))
+    if isinstance(error, GeneratorExit):
+        raise error  # the client went away from a stream
+    if context.code() not in (None, grpc.StatusCode.OK):
+        raise error  # the servicer already aborted with its own status
+    log.exception("unexpected error in %s", method)
+    context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method}: {type(error).__name__}: {error}")
+    raise AssertionError("unreachable")
+
+
+# Domain metrics. Label cardinality stays bounded: experiment ids and round numbers, never example ids.
+_STAGE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+
+# Controller.
+EXPERIMENT_TEST_ACCURACY = Gauge(
+    "labelloop_experiment_test_accuracy", "Test accuracy of the latest evaluated round.", ["experiment"]
+)
+EXPERIMENT_LABELED = Gauge(
+    "labelloop_experiment_labeled_examples", "Examples with at least one label.", ["experiment"]
+)
+EXPERIMENT_BUDGET_LEFT = Gauge(
+    "labelloop_experiment_label_budget_remaining", "Labels still in the experiment's budget.", ["experiment"]
+)
+EXPERIMENT_ROUNDS = Gauge(
+    "labelloop_experiment_rounds_completed", "Rounds completed (trained, evaluated, labeled).", ["experiment"]
+)
+EXPERIMENT_AWAITING = Gauge(
+    "labelloop_experiment_examples_awaiting_label",
+    "Selected examples still waiting for a label.",
+    ["experiment"],
+)
+EXPERIMENT_STATE = Gauge(
+    "labelloop_experiment_running", "1 while the experiment is running, else 0.", ["experiment"]
+)
+LABELS_RECEIVED = Counter("labelloop_labels_received_total", "Labels received from labelers.", ["experiment"])
+STAGE_SECONDS = Histogram(
+    "labelloop_round_stage_duration_seconds",
+    "Duration of one round stage (train, predict, score, select, label, evaluate).",
+    ["experiment", "stage"],
+    buckets=_STAGE_BUCKETS,
+)
+ROUND_TEST_ACCURACY = Gauge(
+    "labelloop_round_test_accuracy", "Test accuracy of each round's model.", ["experiment", "round"]
+)
+ROUND_LABELED = Gauge(
+    "labelloop_round_labeled_examples",
+    "Labeled examples each round's model was trained on.",
+    ["experiment", "round"],
+)
+
+# Trainer.
+TRAINER_FIT_SECONDS = Histogram(
+    "labelloop_trainer_fit_seconds", "Time to fit one model.", buckets=_STAGE_BUCKETS
+)
+TRAINER_PREDICT_SECONDS = Histogram(
+    "labelloop_trainer_predict_seconds", "Time to predict the pool and test split.", buckets=_STAGE_BUCKETS
+)
+TRAINER_RUNS = Counter("labelloop_trainer_runs_total", "Trainer runs finished, by final state.", ["state"])
+TRAINER_ACTIVE = Gauge("labelloop_trainer_active_runs", "Trainer runs pending or running.")
+
+# Scorer and selector.
+SCORER_EXAMPLES = Counter("labelloop_scorer_examples_scored_total", "Examples scored.", ["strategy"])
+SCORER_SECONDS = Histogram(
+    "labelloop_scorer_duration_seconds", "Time to score one request.", ["strategy"], buckets=_STAGE_BUCKETS
+)
+SELECTOR_SELECTED = Counter("labelloop_selector_selected_examples_total", "Examples selected for labeling.")
+
+# Dataset store.
+STORE_ANNOTATIONS = Counter("labelloop_store_annotations_appended_total", "Annotations appended to logs.")
+STORE_EXAMPLES_INGESTED = Counter(
+    "labelloop_store_examples_ingested_total", "Examples ingested into datasets."
+)

@@ -1,0 +1,36 @@
+"""Resource names (AIP-122), e.g. "datasets/digits" or "experiments/e1/rounds/3"."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from labelloop.core.errors import InvalidArgument
+
+_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+
+
+def check_id(value: str, what: str) -> str:
+    """Validates a caller-chosen resource id."""
+    if not _ID.match(value):
+        raise InvalidArgument(
+            f"{what} {value!r} is not a valid id: use 1-63 lowercase letters, digits or hyphens, "
+            "starting with a letter"
+        )
+    return value
+
+
+def new_id(prefix: str = "") -> str:
+    """A fresh id, e.g. for an experiment created without one."""
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
+
+
+def parse(name: str, *collections: str) -> list[str]:
+    """Splits "datasets/d/snapshots/s" into ["d", "s"] given ("datasets", "snapshots")."""
+    parts = name.split("/") if name else []
+    pattern = "/".join(f"{c}/{{{c[:-1]}}}" for c in collections)
+    if len(parts) != 2 * len(collections) or any(
+        parts[2 * i] != c or not parts[2 * i + 1] for i, c in enumerate(collections)
+    ):
+        raise InvalidArgument(f"resource name {name!r} does not match {pattern!r}")
+    return [parts[2 * i + 1] for i in range(len(collections))]

@@ -1,0 +1,362 @@
+"""One object-store interface, two backends: a local folder (the embedded default) and S3 via `minio`.
+
+Keys are "/"-separated paths inside the store. Every object can also be named by a URI
+("file:///abs/path" or "s3://bucket/key"), which is what gRPC messages carry.
+Arrays are stored as .npy so that rows can be read in chunks with ranged reads.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tempfile
+import urllib.parse
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from labelloop.core.config import StorageConfig
+from labelloop.core.errors import InvalidArgument, NotFound, Unavailable
+
+
+class ObjectStore(ABC):
+    """Blob storage with the few operations LabelLoop needs."""
+
+    @abstractmethod
+    def uri(self, key: str) -> str: ...
+
+    @abstractmethod
+    def key_of(self, uri: str) -> str:
+        """The key of a URI inside this store; InvalidArgument if it points elsewhere."""
+
+    @abstractmethod
+    def put_bytes(self, key: str, data: bytes) -> None: ...
+
+    @abstractmethod
+    def get_bytes(self, key: str) -> bytes: ...
+
+    @abstractmethod
+    def get_range(self, key: str, offset: int, length: int) -> bytes: ...
+
+    @abstractmethod
+    def put_file(self, key: str, path: Path) -> None: ...
+
+    @abstractmethod
+    def get_file(self, key: str, path: Path) -> None: ...
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def list(self, prefix: str) -> Iterator[str]:
+        """Every key under prefix, recursively, in lexical order."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None: ...
+
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        """Writes key only if it does not exist yet; returns whether it wrote.
+
+        Not atomic across writers on S3: each log has one writer (the dataset store service),
+        which serialises its own writes.
+        """
+        if self.exists(key):
+            return False
+        self.put_bytes(key, data)
+        return True
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = list(self.list(prefix))
+        for key in keys:
+            self.delete(key)
+        return len(keys)
+
+    def ref_to_key(self, ref: str) -> str:
+        """Accepts a key or a URI of this store."""
+        return self.key_of(ref) if "://" in ref else ref.lstrip("/")
+
+    # JSON and arrays -------------------------------------------------------------------------
+
+    def put_json(self, key: str, value: Any) -> None:
+        self.put_bytes(key, json.dumps(value, indent=1, sort_keys=True).encode())
+
+    def get_json(self, key: str) -> Any:
+        return json.loads(self.get_bytes(key))
+
+    def put_array(self, key: str, array: np.ndarray) -> None:
+        buffer = io.BytesIO()
+        np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+        self.put_bytes(key, buffer.getvalue())
+
+    def get_array(self, key: str) -> np.ndarray:
+        return np.load(io.BytesIO(self.get_bytes(key)), allow_pickle=False)
+
+    def array_header(self, key: str) -> tuple[tuple[int, ...], np.dtype, int]:
+        """Shape, dtype and byte offset of the data of a stored .npy, read with one small request."""
+        head = self.get_range(key, 0, 4096)
+        buffer = io.BytesIO(head)
+        try:
+            version = np.lib.format.read_magic(buffer)
+            shape, fortran, dtype = np.lib.format._read_array_header(buffer, version)
+        except ValueError as error:
+            raise InvalidArgument(f"{self.uri(key)} is not a .npy array: {error}") from error
+        if fortran:
+            raise InvalidArgument(f"{self.uri(key)} is stored in Fortran order; save it C-contiguous")
+        return tuple(shape), np.dtype(dtype), buffer.tell()
+
+    def iter_array_rows(self, key: str, chunk_rows: int) -> Iterator[tuple[int, np.ndarray]]:
+        """Yields (first_row, rows) chunks of a stored 1-D or 2-D array, never the whole array at once."""
+        shape, dtype, offset = self.array_header(key)
+        row_items = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        row_bytes = row_items * dtype.itemsize
+        for start in range(0, shape[0], chunk_rows):
+            stop = min(shape[0], start + chunk_rows)
+            data = self.get_range(key, offset + start * row_bytes, (stop - start) * row_bytes)
+            yield start, np.frombuffer(data, dtype=dtype).reshape((stop - start, *shape[1:]))
+
+
+class ArrayWriter:
+    """Writes a large .npy chunk by chunk through a local memory-mapped file, then uploads it."""
+
+    def __init__(self, store: ObjectStore, key: str, shape: tuple[int, ...], dtype: str | np.dtype):
+        self.store, self.key = store, key
+        self._dir = tempfile.mkdtemp(prefix="labelloop-array-")
+        self._path = Path(self._dir) / "array.npy"
+        self._array = np.lib.format.open_memmap(self._path, mode="w+", dtype=np.dtype(dtype), shape=shape)
+
+    def write(self, start: int, rows: np.ndarray) -> None:
+        self._array[start : start + len(rows)] = rows
+
+    def close(self) -> None:
+        self._array.flush()
+        del self._array
+        try:
+            self.store.put_file(self.key, self._path)
+        finally:
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+
+class LocalStore(ObjectStore):
+    """A folder on the local filesystem. Writes are atomic (temp file + rename)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root).absolute()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if path != self.root and self.root not in path.parents:
+            raise InvalidArgument(f"key {key!r} escapes the store root")
+        return path
+
+    def uri(self, key: str) -> str:
+        return self.path(key).as_uri()
+
+    def key_of(self, uri: str) -> str:
+        parsed = urllib.parse.urlparse(uri)
+        path = Path(urllib.parse.unquote(parsed.path)) if parsed.scheme == "file" else None
+        if path is None or (path != self.root and self.root not in path.parents):
+            raise InvalidArgument(f"{uri!r} is not inside this store ({self.root.as_uri()})")
+        return path.relative_to(self.root).as_posix()
+
+    def _write_atomic(self, key: str, write: Any) -> None:
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                write(out)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self._write_atomic(key, lambda out: out.write(data))
+
+    def put_file(self, key: str, path: Path) -> None:
+        def copy(out: Any) -> None:
+            with open(path, "rb") as src:
+                shutil.copyfileobj(src, out, 1 << 20)
+
+        self._write_atomic(key, copy)
+
+    def _open(self, key: str) -> io.BufferedReader:
+        try:
+            return open(self.path(key), "rb")
+        except (FileNotFoundError, IsADirectoryError) as error:
+            raise NotFound(f"object {self.uri(key)} does not exist") from error
+
+    def get_bytes(self, key: str) -> bytes:
+        with self._open(key) as f:
+            return f.read()
+
+    def get_range(self, key: str, offset: int, length: int) -> bytes:
+        with self._open(key) as f:
+            f.seek(offset)
+            return f.read(length)
+
+    def get_file(self, key: str, path: Path) -> None:
+        with self._open(key) as src:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "wb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        try:
+            os.link(tmp, target)  # fails if target exists: atomic create-if-absent
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
+
+    def list(self, prefix: str) -> Iterator[str]:
+        base = self.path(prefix.rstrip("/")) if prefix.strip("/") else self.root
+        start = base if base.is_dir() else base.parent
+        keys = []
+        for dirpath, _, files in os.walk(start):
+            for name in files:
+                if name.startswith(".tmp-"):
+                    continue
+                key = (Path(dirpath) / name).relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    keys.append(key)
+        yield from sorted(keys)
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
+
+class S3Store(ObjectStore):
+    """Any S3 server (MinIO, SeaweedFS, Ceph, AWS) through the `minio` client."""
+
+    def __init__(self, config: StorageConfig):
+        from minio import Minio
+
+        if not config.endpoint:
+            raise InvalidArgument("LABELLOOP_S3_ENDPOINT is empty: set it to host:port of the S3 server")
+        self.bucket = config.bucket
+        self.client = Minio(
+            config.endpoint,
+            access_key=config.access_key or None,
+            secret_key=config.secret_key or None,
+            secure=config.secure,
+            region=config.region or None,
+        )
+        try:
+            if not self.client.bucket_exists(self.bucket):
+                self.client.make_bucket(self.bucket)
+        except Exception as error:
+            raise Unavailable(
+                f"cannot reach S3 bucket {self.bucket!r} at {config.endpoint}: {error}"
+            ) from error
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def key_of(self, uri: str) -> str:
+        parsed = urllib.parse.urlparse(uri)
+        if parsed.scheme != "s3" or parsed.netloc != self.bucket:
+            raise InvalidArgument(f"{uri!r} is not inside this store (s3://{self.bucket}/)")
+        return parsed.path.lstrip("/")
+
+    def _missing(self, error: Exception) -> bool:
+        return getattr(error, "code", "") in ("NoSuchKey", "NoSuchObject", "NotFound", "ResourceNotFound")
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self.client.put_object(self.bucket, key, io.BytesIO(data), len(data))
+
+    def get_range(self, key: str, offset: int, length: int) -> bytes:
+        return self._read(key, offset=offset, length=length)
+
+    def get_bytes(self, key: str) -> bytes:
+        return self._read(key)
+
+    def _read(self, key: str, **kwargs: int) -> bytes:
+        from minio.error import S3Error
+
+        try:
+            response = self.client.get_object(self.bucket, key, **kwargs)
+        except S3Error as error:
+            if self._missing(error):
+                raise NotFound(f"object {self.uri(key)} does not exist") from error
+            raise
+        try:
+            return response.read()
+        finally:
+            response.close()
+            response.release_conn()
+
+    def put_file(self, key: str, path: Path) -> None:
+        self.client.fput_object(self.bucket, key, str(path))
+
+    def get_file(self, key: str, path: Path) -> None:
+        from minio.error import S3Error
+
+        try:
+            self.client.fget_object(self.bucket, key, str(path))
+        except S3Error as error:
+            if self._missing(error):
+                raise NotFound(f"object {self.uri(key)} does not exist") from error
+            raise
+
+    def exists(self, key: str) -> bool:
+        from minio.error import S3Error
+
+        try:
+            self.client.stat_object(self.bucket, key)
+            return True
+        except S3Error as error:
+            if self._missing(error):
+                return False
+            raise
+
+    def list(self, prefix: str) -> Iterator[str]:
+        keys = [o.object_name for o in self.client.list_objects(self.bucket, prefix=prefix, recursive=True)]
+        yield from sorted(k for k in keys if k and not k.endswith("/"))
+
+    def delete(self, key: str) -> None:
+        self.client.remove_object(self.bucket, key)
+
+
+def open_store(config: StorageConfig) -> ObjectStore:
+    if config.backend == "s3":
+        return S3Store(config)
+    return LocalStore(config.root)
+
+
+def download_prefix(store: ObjectStore, prefix: str, target: Path) -> Path:
+    """Copies every object under prefix into target (used for models and checkpoints)."""
+    prefix = prefix.rstrip("/") + "/"
+    found = False
+    for key in store.list(prefix):
+        found = True
+        dest = target / key[len(prefix) :]
+        if not dest.exists():
+            store.get_file(key, dest)
+    if not found:
+        raise NotFound(f"no objects under {store.uri(prefix)}")
+    return target
+
+
+def upload_folder(store: ObjectStore, folder: Path, prefix: str) -> str:
+    """Copies a local folder into the store; returns the URI of the prefix."""
+    prefix = prefix.rstrip("/") + "/"
+    for path in sorted(Path(folder).rglob("*")):
+        if path.is_file():
+            store.put_file(prefix + path.relative_to(folder).as_posix(), path)
+    return store.uri(prefix)

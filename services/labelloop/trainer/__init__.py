@@ -1,0 +1,1 @@
+"""Trainer service: fits AutoGluon MultiModalPredictor on snapshots and predicts class probabilities."""

@@ -1,0 +1,1 @@
+"""Where training jobs run: a local worker process, or Kubernetes Jobs."""
