@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from labelloop.core.config import StorageConfig
 from labelloop.core.storage import LocalStore, ObjectStore, S3Store
+
 from tests.support.seaweedfs import S3Server, start_seaweedfs
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from tests.support.ports import free_port, wait_for_port
 
 ACCESS_KEY = "labelloop-test"
-SECRET_KEY = "labelloop-test-secret"  # noqa: S105 - a throwaway credential for a loopback server
+SECRET_KEY = "labelloop-test-secret"
 
 
 @dataclass
@@ -73,7 +73,9 @@ def start_seaweedfs(workdir: Path, timeout: float = 60.0) -> S3Server:
         _wait_until_writable(server, timeout)
     except Exception:
         server.stop()
-        raise RuntimeError(f"SeaweedFS did not start; log:\n{(workdir / 'weed.log').read_text()[-3000:]}")
+        raise RuntimeError(
+            f"SeaweedFS did not start; log:\n{(workdir / 'weed.log').read_text()[-3000:]}"
+        ) from None
     return server
 
 

@@ -101,8 +101,10 @@ class ObjectStore(ABC):
         head = self.get_range(key, 0, 4096)
         buffer = io.BytesIO(head)
         try:
-            version = np.lib.format.read_magic(buffer)
-            shape, fortran, dtype = np.lib.format._read_array_header(buffer, version)
+            npy = np.lib.format
+            version = npy.read_magic(buffer)
+            read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+            shape, fortran, dtype = read_header(buffer)
         except ValueError as error:
             raise InvalidArgument(f"{self.uri(key)} is not a .npy array: {error}") from error
         if fortran:
