@@ -1,0 +1,78 @@
+"""The object store interface behaves the same on a local folder and on a real S3 server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from labelloop.core.errors import InvalidArgument, NotFound
+from labelloop.core.storage import ArrayWriter, ObjectStore, download_prefix, upload_folder
+
+
+def test_bytes_json_and_listing(object_store: ObjectStore) -> None:
+    object_store.put_bytes("a/one.txt", b"1")
+    object_store.put_json("a/b/two.json", {"x": [1, 2]})
+    assert object_store.get_bytes("a/one.txt") == b"1"
+    assert object_store.get_json("a/b/two.json") == {"x": [1, 2]}
+    assert list(object_store.list("a/")) == ["a/b/two.json", "a/one.txt"]
+    assert object_store.exists("a/one.txt") and not object_store.exists("a/nope")
+    assert object_store.delete_prefix("a/b/") == 1
+    assert list(object_store.list("a/")) == ["a/one.txt"]
+
+
+def test_missing_object_is_not_found(object_store: ObjectStore) -> None:
+    with pytest.raises(NotFound, match="does not exist"):
+        object_store.get_bytes("missing/key")
+
+
+def test_create_exclusive_writes_once(object_store: ObjectStore) -> None:
+    assert object_store.create_exclusive("log/req-1", b"first")
+    assert not object_store.create_exclusive("log/req-1", b"second")
+    assert object_store.get_bytes("log/req-1") == b"first"
+
+
+def test_uri_round_trip_and_foreign_uri(object_store: ObjectStore) -> None:
+    uri = object_store.uri("x/y.npy")
+    assert object_store.key_of(uri) == "x/y.npy"
+    assert object_store.ref_to_key(uri) == "x/y.npy"
+    with pytest.raises(InvalidArgument, match="not inside this store"):
+        object_store.key_of("s3://someone-elses-bucket/x/y.npy")
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 100, 1000])
+def test_array_rows_in_chunks(object_store: ObjectStore, chunk: int) -> None:
+    array = np.random.default_rng(0).random((101, 5)).astype(np.float32)
+    object_store.put_array("arr.npy", array)
+    shape, dtype, _ = object_store.array_header("arr.npy")
+    assert shape == (101, 5) and dtype == np.float32
+    chunks = list(object_store.iter_array_rows("arr.npy", chunk))
+    assert all(len(rows) <= chunk for _, rows in chunks)
+    assert np.array_equal(np.concatenate([rows for _, rows in chunks]), array)
+
+
+def test_array_writer_streams_chunks(object_store: ObjectStore) -> None:
+    writer = ArrayWriter(object_store, "out/scores.npy", (10,), "float64")
+    writer.write(0, np.arange(6.0))
+    writer.write(6, np.arange(6.0, 10.0))
+    writer.close()
+    assert np.array_equal(object_store.get_array("out/scores.npy"), np.arange(10.0))
+
+
+def test_non_array_is_invalid(object_store: ObjectStore) -> None:
+    object_store.put_bytes("bad.npy", b"not numpy at all")
+    with pytest.raises(InvalidArgument, match=r"not a \.npy array"):
+        object_store.array_header("bad.npy")
+
+
+def test_folder_upload_and_download(object_store: ObjectStore, tmp_path: Path) -> None:
+    source = tmp_path / "model"
+    (source / "sub").mkdir(parents=True)
+    (source / "config.json").write_text("{}")
+    (source / "sub" / "weights.bin").write_bytes(b"\x00" * 1000)
+    uri = upload_folder(object_store, source, "models/m1")
+    target = download_prefix(object_store, object_store.key_of(uri), tmp_path / "copy")
+    assert (target / "config.json").read_text() == "{}"
+    assert (target / "sub" / "weights.bin").stat().st_size == 1000
+    with pytest.raises(NotFound):
+        download_prefix(object_store, "models/none", tmp_path / "none")
