@@ -142,6 +142,11 @@ class ArrayWriter:
         finally:
             shutil.rmtree(self._dir, ignore_errors=True)
 
+    def abort(self) -> None:
+        """Discards the rows written so far: nothing is uploaded (for inputs found bad mid-way)."""
+        vars(self).pop("_array", None)  # unmaps the file before its folder is removed
+        shutil.rmtree(self._dir, ignore_errors=True)
+
 
 class LocalStore(ObjectStore):
     """A folder on the local filesystem. Writes are atomic (temp file + rename)."""

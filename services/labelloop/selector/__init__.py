@@ -1,0 +1,1 @@
+"""Selector service: picks the next batch to label, lowest scores first, deterministically."""

@@ -1,0 +1,177 @@
+"""The selector's domain logic: pick the next batch to label from stored score arrays.
+
+Rules:
+- lowest scores first; ties broken by a seeded hash of the row (same seed, same batch);
+- never an example in exclude_example_ids (e.g. pending labels);
+- labeled examples compete (with their labeled_scores) only when allow_relabel is set;
+- with max_per_class, at most that many examples per predicted class (argmax of the probabilities),
+  filling the batch further down the ranking;
+- fewer eligible examples than batch_size returns all of them, and none returns an empty batch:
+  an exhausted pool is an answer for the caller (stop the experiment), not an error.
+Example ids are assumed unique across the unlabeled and labeled arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from labelloop.core.errors import InvalidArgument
+from labelloop.core.metrics import SELECTOR_SELECTED
+from labelloop.core.storage import ObjectStore
+from labelloop.scorer.arrays import StoredArray, open_array, read_ids
+from labelloop.selector.ranking import select
+from labelloop.v1 import common_pb2
+
+CHUNK_ROWS = 65536
+# Up to this many selected rows, their predicted classes are read row by row (ranged reads)
+# instead of streaming the whole probability array.
+ROW_READ_LIMIT = 4096
+
+
+@dataclass(frozen=True)
+class SelectedExample:
+    example_id: str
+    score: float
+    relabel: bool  # already labeled, chosen for another annotation
+    predicted_class: int  # -1 without probabilities
+
+
+@dataclass(frozen=True)
+class _Part:
+    """The unlabeled or the labeled half of the candidates."""
+
+    scores: StoredArray
+    ids: list[str]
+    probabilities: StoredArray | None
+    relabel: bool
+
+
+def _given(ref: common_pb2.ArrayRef | None) -> bool:
+    return ref is not None and bool(ref.uri)
+
+
+def select_batch(
+    store: ObjectStore,
+    unlabeled_scores: common_pb2.ArrayRef,
+    batch_size: int,
+    *,
+    labeled_scores: common_pb2.ArrayRef | None = None,
+    exclude_example_ids: Iterable[str] = (),
+    allow_relabel: bool = False,
+    seed: int = 0,
+    max_per_class: int = 0,
+    unlabeled_probabilities: common_pb2.ArrayRef | None = None,
+    labeled_probabilities: common_pb2.ArrayRef | None = None,
+) -> list[SelectedExample]:
+    if batch_size <= 0:
+        raise InvalidArgument(f"batch_size is {batch_size}: ask for at least one example")
+    if max_per_class < 0:
+        raise InvalidArgument(f"max_per_class is {max_per_class}: use a positive cap, or 0 for none")
+    parts = [_open_part(store, unlabeled_scores, unlabeled_probabilities, "unlabeled", relabel=False)]
+    if allow_relabel and _given(labeled_scores):
+        assert labeled_scores is not None
+        parts.append(_open_part(store, labeled_scores, labeled_probabilities, "labeled", relabel=True))
+    if max_per_class and any(p.probabilities is None for p in parts):
+        missing = [
+            f"{'labeled' if p.relabel else 'unlabeled'}_probabilities" for p in parts if not p.probabilities
+        ]
+        raise InvalidArgument(
+            f"max_per_class needs the predicted classes: set {' and '.join(missing)}, or max_per_class=0"
+        )
+
+    scores = np.concatenate([_read_scores(store, p.scores) for p in parts])
+    ids = [i for p in parts for i in p.ids]
+    excluded = set(exclude_example_ids)
+    eligible = np.fromiter((i not in excluded for i in ids), dtype=bool, count=len(ids)) if excluded else None
+    candidates = np.arange(len(scores)) if eligible is None else np.flatnonzero(eligible)
+
+    classes = None
+    if max_per_class:  # the cap needs every candidate's class
+        classes = np.concatenate([_argmax_all(store, p.probabilities) for p in parts if p.probabilities])
+        positions = select(
+            scores[candidates], candidates, batch_size, seed, classes[candidates], max_per_class
+        )
+    else:
+        positions = select(scores[candidates], candidates, batch_size, seed)
+    rows = candidates[positions]
+    predicted = classes[rows] if classes is not None else _predicted_classes(store, parts, rows)
+
+    unlabeled_rows = parts[0].scores.rows
+    batch = [
+        SelectedExample(ids[r], float(scores[r]), bool(r >= unlabeled_rows), int(c))
+        for r, c in zip(rows.tolist(), predicted.tolist(), strict=True)
+    ]
+    SELECTOR_SELECTED.inc(len(batch))
+    return batch
+
+
+def _open_part(
+    store: ObjectStore,
+    scores_ref: common_pb2.ArrayRef,
+    probs_ref: common_pb2.ArrayRef | None,
+    kind: str,
+    relabel: bool,
+) -> _Part:
+    scores = open_array(store, scores_ref, f"{kind}_scores", ndim=1)
+    if scores.dtype.kind != "f":
+        raise InvalidArgument(f"{kind}_scores has dtype {scores.dtype}: scores must be float")
+    if not scores.example_ids_uri:
+        raise InvalidArgument(f"{kind}_scores.example_ids_uri is empty: the selector returns example ids")
+    ids = read_ids(store, scores)
+    assert ids is not None
+    probabilities = None
+    if _given(probs_ref):
+        assert probs_ref is not None
+        probabilities = open_array(store, probs_ref, f"{kind}_probabilities", ndim=2)
+        if probabilities.rows != scores.rows:
+            raise InvalidArgument(
+                f"{kind}_probabilities has {probabilities.rows} rows but {kind}_scores has {scores.rows}: "
+                "rows must be the same examples in the same order"
+            )
+    return _Part(scores, ids, probabilities, relabel)
+
+
+def _read_scores(store: ObjectStore, array: StoredArray) -> np.ndarray:
+    out = np.empty(array.rows, dtype=np.float64)
+    for start, rows in store.iter_array_rows(array.key, CHUNK_ROWS):
+        out[start : start + len(rows)] = rows
+    nan = np.flatnonzero(np.isnan(out))
+    if len(nan):
+        raise InvalidArgument(f"{array.name} ({array.uri}) has NaN at row {nan[0]}: rescore the examples")
+    return out
+
+
+def _argmax_all(store: ObjectStore, array: StoredArray) -> np.ndarray:
+    out = np.empty(array.rows, dtype=np.int64)
+    chunk = max(1, (CHUNK_ROWS * 16) // max(1, array.shape[1]))
+    for start, rows in store.iter_array_rows(array.key, chunk):
+        out[start : start + len(rows)] = rows.argmax(axis=1)
+    return out
+
+
+def _argmax_rows(store: ObjectStore, array: StoredArray, rows: np.ndarray) -> np.ndarray:
+    """Predicted classes of a few rows, one ranged read each."""
+    row_bytes = array.shape[1] * array.dtype.itemsize
+    out = np.empty(len(rows), dtype=np.int64)
+    for i, row in enumerate(rows.tolist()):
+        data = store.get_range(array.key, array.offset + row * row_bytes, row_bytes)
+        out[i] = np.frombuffer(data, dtype=array.dtype).argmax()
+    return out
+
+
+def _predicted_classes(store: ObjectStore, parts: list[_Part], rows: np.ndarray) -> np.ndarray:
+    predicted = np.full(len(rows), -1, dtype=np.int64)
+    first = 0
+    for part in parts:
+        inside = (rows >= first) & (rows < first + part.scores.rows)
+        if part.probabilities is not None and inside.any():
+            local = rows[inside] - first
+            if len(local) <= ROW_READ_LIMIT:
+                predicted[inside] = _argmax_rows(store, part.probabilities, local)
+            else:
+                predicted[inside] = _argmax_all(store, part.probabilities)[local]
+        first += part.scores.rows
+    return predicted
