@@ -49,6 +49,8 @@ def setup_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Python warnings (e.g. from AutoGluon's imports) become log lines too, not raw stderr text.
+    logging.captureWarnings(True)
 
 
 @contextlib.contextmanager
