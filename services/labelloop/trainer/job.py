@@ -98,6 +98,7 @@ def _fit(
         problem_type="binary" if n_classes == 2 else "multiclass",  # AutoGluon's name for 2 classes
         path=str(workdir / "predictor"),
         verbosity=1,
+        enable_progress_bar=False,  # progress goes through report(), logs stay JSON lines
     )
     report(FIT_START, f"fitting on {len(train)} labeled examples of {n_classes} classes")
     start = time.perf_counter()

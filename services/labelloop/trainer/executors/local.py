@@ -38,7 +38,14 @@ def _worker_main(env: dict[str, str], jobs: Any, events: Any) -> None:
     setup_logging("trainer-worker", settings.log_level, settings.log_format)
     offline_environment()
     store = open_store(settings.storage)
+    import logging
+
     import autogluon.multimodal  # noqa: F401 - paid once per worker, not per job
+
+    # Lightning installs its own stderr handlers at import: route its records to our JSON handler.
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
 
     events.put(("ready", "", None))
     while (text := jobs.get()) is not None:
