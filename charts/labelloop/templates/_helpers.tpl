@@ -1,0 +1,248 @@
+{{/* Names, labels, images and the LABELLOOP_* environment shared by every template. */}}
+
+{{/* The LabelLoop gRPC services, in port order. */}}
+{{- define "labelloop.services" -}}
+store trainer scorer selector controller
+{{- end -}}
+
+{{- define "labelloop.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* <release>-<chart>, or just the release name when it already contains the chart name. */}}
+{{- define "labelloop.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A component's resource name: (dict "root" $ "component" "store") -> <fullname>-store. */}}
+{{- define "labelloop.componentName" -}}
+{{- printf "%s-%s" (include "labelloop.fullname" .root | trunc 50 | trimSuffix "-") .component -}}
+{{- end -}}
+
+{{- define "labelloop.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Selector labels: (dict "root" $ "component" "store"). Never change them: selectors are immutable. */}}
+{{- define "labelloop.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "labelloop.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* Common labels: (dict "root" $ "component" "store"). */}}
+{{- define "labelloop.labels" -}}
+helm.sh/chart: {{ include "labelloop.chart" .root }}
+{{ include "labelloop.selectorLabels" . }}
+app.kubernetes.io/part-of: labelloop
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- end -}}
+
+{{/* An image reference: (dict "root" $ "image" .Values.images.service). A tag may carry "@sha256:...". */}}
+{{- define "labelloop.image" -}}
+{{- $tag := .image.tag | default .root.Chart.AppVersion | toString | trimSuffix "@" -}}
+{{- if hasPrefix "@" $tag -}}
+{{- printf "%s%s" .image.repository $tag -}}
+{{- else -}}
+{{- printf "%s:%s" .image.repository $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The image of a component: the trainer image for the trainer, the slim one for the others. */}}
+{{- define "labelloop.componentImage" -}}
+{{- if eq .component "trainer" -}}
+{{- include "labelloop.image" (dict "root" .root "image" .root.Values.images.trainer) -}}
+{{- else -}}
+{{- include "labelloop.image" (dict "root" .root "image" .root.Values.images.service) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The trainer Jobs' image: trainer.job.image, falling back to images.trainer field by field. */}}
+{{- define "labelloop.jobImage" -}}
+{{- $job := .Values.trainer.job.image -}}
+{{- $image := dict "repository" ($job.repository | default .Values.images.trainer.repository) "tag" ($job.tag | default .Values.images.trainer.tag) -}}
+{{- include "labelloop.image" (dict "root" . "image" $image) -}}
+{{- end -}}
+
+{{- define "labelloop.serviceAccountName" -}}
+{{- include "labelloop.componentName" . -}}
+{{- end -}}
+
+{{- define "labelloop.jobNamespace" -}}
+{{- .Values.trainer.job.namespace | default .Release.Namespace -}}
+{{- end -}}
+
+{{/* Object store ------------------------------------------------------------------------------ */}}
+
+{{- define "labelloop.objectStore.enabled" -}}
+{{- if and (eq .Values.storage.backend "s3") .Values.objectStore.enabled (not .Values.s3.endpoint) -}}true{{- end -}}
+{{- end -}}
+
+{{/* Fails the render on contradictory storage settings, with the fix in the message. */}}
+{{- define "labelloop.validate" -}}
+{{- if eq .Values.storage.backend "s3" -}}
+{{- if and .Values.s3.endpoint .Values.objectStore.enabled -}}
+{{- fail "s3.endpoint is set and objectStore.enabled is true: pick one (set objectStore.enabled=false to use the external S3 server)" -}}
+{{- end -}}
+{{- if and (not .Values.s3.endpoint) (not .Values.objectStore.enabled) -}}
+{{- fail "no object store: set s3.endpoint (and s3.existingSecret), or objectStore.enabled=true" -}}
+{{- end -}}
+{{- if and .Values.s3.endpoint (not .Values.s3.existingSecret) -}}
+{{- fail "s3.endpoint needs s3.existingSecret: a Secret with the access key and secret key" -}}
+{{- end -}}
+{{- else if not .Values.storage.local.existingClaim -}}
+{{- fail "storage.backend=local needs storage.local.existingClaim: a ReadWriteMany PersistentVolumeClaim" -}}
+{{- end -}}
+{{- range $svc := list "store" "trainer" "controller" -}}
+{{- if ne (int (index $.Values $svc).replicaCount) 1 -}}
+{{- fail (printf "%s.replicaCount must be 1: LabelLoop runs exactly one %s" $svc $svc) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "labelloop.objectStore.secretName" -}}
+{{- include "labelloop.componentName" (dict "root" . "component" "objectstore") -}}
+{{- end -}}
+
+{{- define "labelloop.s3.endpoint" -}}
+{{- if include "labelloop.objectStore.enabled" . -}}
+{{- /* Namespace-qualified: trainer Jobs may run in another namespace. */ -}}
+{{- printf "%s.%s.svc:%d" (include "labelloop.componentName" (dict "root" . "component" "objectstore")) .Release.Namespace (int .Values.objectStore.port) -}}
+{{- else -}}
+{{- .Values.s3.endpoint -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "labelloop.s3.secretName" -}}
+{{- if include "labelloop.objectStore.enabled" . -}}
+{{- include "labelloop.objectStore.secretName" . -}}
+{{- else -}}
+{{- .Values.s3.existingSecret -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Environment --------------------------------------------------------------------------------- */}}
+
+{{/* The LABELLOOP_* environment of a pod, as a YAML list: (dict "root" $ "component" "store").
+     Component "trainer-job" is the trainer's Jobs: the same settings without ports. */}}
+{{- define "labelloop.env" -}}
+{{- $root := .root -}}
+{{- $v := $root.Values -}}
+{{- $component := .component -}}
+- name: LABELLOOP_STORAGE_BACKEND
+  value: {{ $v.storage.backend | quote }}
+{{- if eq $v.storage.backend "local" }}
+- name: LABELLOOP_STORAGE_ROOT
+  value: {{ $v.storage.local.root | quote }}
+{{- else }}
+- name: LABELLOOP_S3_ENDPOINT
+  value: {{ include "labelloop.s3.endpoint" $root | quote }}
+- name: LABELLOOP_S3_BUCKET
+  value: {{ $v.s3.bucket | quote }}
+- name: LABELLOOP_S3_SECURE
+  value: {{ ternary "true" "false" (and (not (include "labelloop.objectStore.enabled" $root)) $v.s3.secure) | quote }}
+- name: LABELLOOP_S3_REGION
+  value: {{ $v.s3.region | quote }}
+- name: LABELLOOP_S3_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "labelloop.s3.secretName" $root }}
+      key: {{ ternary "accessKey" $v.s3.accessKeyKey (not (empty (include "labelloop.objectStore.enabled" $root))) }}
+- name: LABELLOOP_S3_SECRET_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "labelloop.s3.secretName" $root }}
+      key: {{ ternary "secretKey" $v.s3.secretKeyKey (not (empty (include "labelloop.objectStore.enabled" $root))) }}
+{{- end }}
+{{- range $svc := splitList " " (include "labelloop.services" $root) }}
+- name: LABELLOOP_{{ upper $svc }}_ADDRESS
+  value: {{ printf "%s:%d" (include "labelloop.componentName" (dict "root" $root "component" $svc)) (int (index $v $svc).port) | quote }}
+{{- end }}
+- name: LABELLOOP_BIND_HOST
+  value: {{ $v.config.bindHost | quote }}
+- name: LABELLOOP_LOG_LEVEL
+  value: {{ $v.config.logLevel | quote }}
+- name: LABELLOOP_LOG_FORMAT
+  value: {{ $v.config.logFormat | quote }}
+- name: LABELLOOP_CACHE_DIR
+  value: {{ $v.config.cacheDir | quote }}
+{{- if has $component (splitList " " (include "labelloop.services" $root)) }}
+{{- $values := index $v $component }}
+- name: LABELLOOP_GRPC_PORT
+  value: {{ $values.port | quote }}
+- name: LABELLOOP_METRICS_PORT
+  value: {{ $values.metricsPort | quote }}
+{{- end }}
+{{- if eq $component "trainer" }}
+- name: LABELLOOP_TRAINER_EXECUTOR
+  value: {{ $v.trainer.executor | quote }}
+{{- if eq $v.trainer.executor "kubernetes" }}
+- name: LABELLOOP_JOB_TEMPLATE
+  value: {{ include "labelloop.jobTemplate" $root | quote }}
+{{- end }}
+{{- end }}
+{{- with $v.config.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- $extra := ternary $v.trainer.job.extraEnv (index $v $component | default dict).extraEnv (eq $component "trainer-job") }}
+{{- with $extra }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* LABELLOOP_JOB_TEMPLATE: everything the trainer's KubernetesExecutor puts into a Job's pod. */}}
+{{- define "labelloop.jobTemplate" -}}
+{{- $v := .Values -}}
+{{- $job := $v.trainer.job -}}
+{{- $labels := include "labelloop.selectorLabels" (dict "root" . "component" "trainer-job") | fromYaml -}}
+{{- $_ := set $labels "app.kubernetes.io/version" .Chart.AppVersion -}}
+{{- $volumes := list -}}
+{{- $mounts := list -}}
+{{- if eq $v.storage.backend "local" -}}
+{{- $volumes = append $volumes (dict "name" "data" "persistentVolumeClaim" (dict "claimName" $v.storage.local.existingClaim)) -}}
+{{- $mounts = append $mounts (dict "name" "data" "mountPath" $v.storage.local.root) -}}
+{{- end -}}
+{{- $pullSecrets := list -}}
+{{- range $v.images.pullSecrets -}}
+{{- $pullSecrets = append $pullSecrets . -}}
+{{- end -}}
+{{- $template := dict
+  "image" (include "labelloop.jobImage" .)
+  "imagePullPolicy" $v.images.pullPolicy
+  "imagePullSecrets" $pullSecrets
+  "namespace" (include "labelloop.jobNamespace" .)
+  "namePrefix" (include "labelloop.fullname" . | trunc 24 | trimSuffix "-")
+  "serviceAccountName" (include "labelloop.componentName" (dict "root" . "component" "trainer-job"))
+  "gpus" (int $v.trainer.gpu.count)
+  "gpuResource" $v.trainer.gpu.resourceName
+  "resources" $job.resources
+  "nodeSelector" $job.nodeSelector
+  "tolerations" $job.tolerations
+  "affinity" $job.affinity
+  "priorityClassName" $job.priorityClassName
+  "backoffLimit" (int $job.backoffLimit)
+  "activeDeadlineSeconds" (int $job.activeDeadlineSeconds)
+  "ttlSecondsAfterFinished" (int $job.ttlSecondsAfterFinished)
+  "labels" $labels
+  "annotations" $job.podAnnotations
+  "env" (include "labelloop.env" (dict "root" . "component" "trainer-job") | fromYamlArray)
+  "podSecurityContext" $v.podSecurityContext
+  "securityContext" $v.securityContext
+  "cacheDir" $v.config.cacheDir
+  "shmSize" $job.shmSize
+  "volumes" $volumes
+  "volumeMounts" $mounts
+  "stuckSeconds" (int $job.stuckSeconds)
+-}}
+{{- toJson $template -}}
+{{- end -}}

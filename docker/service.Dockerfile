@@ -1,0 +1,41 @@
+# syntax=docker/dockerfile:1
+# The slim image of the dataset store, scorer, selector and round controller:
+#   python -m labelloop.<store|scorer|selector|controller>
+# No torch, AutoGluon or CUDA (docker/requirements-service.txt); the trainer has its own image.
+# Build from the repository root: docker build -f docker/service.Dockerfile -t labelloop .
+
+# Pinned base (bump deliberately; pin a digest too for reproducible builds).
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS builder
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+COPY requirements.lock docker/requirements-service.txt /src/
+# Binary wheels only, so no compiler is needed here and none can leak into the final stage.
+RUN pip install --no-cache-dir pip==26.3 \
+ && pip install --no-cache-dir --only-binary=:all: \
+      -r /src/requirements-service.txt -c /src/requirements.lock
+COPY pyproject.toml README.md /src/
+COPY services /src/services
+RUN pip install --no-cache-dir --no-deps /src
+
+FROM ${PYTHON_IMAGE}
+# A fixed non-root UID/GID: the chart's securityContext runs as 10001 too.
+RUN groupadd --system --gid 10001 labelloop \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /home/labelloop --create-home \
+      --shell /usr/sbin/nologin labelloop \
+ && install -d -o 10001 -g 10001 /var/cache/labelloop
+COPY --from=builder /opt/venv /opt/venv
+# The chart mounts emptyDirs on /tmp and the cache dir; the root filesystem can stay read-only.
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    LABELLOOP_BIND_HOST=0.0.0.0 \
+    LABELLOOP_CACHE_DIR=/var/cache/labelloop \
+    XDG_CACHE_HOME=/var/cache/labelloop/xdg
+WORKDIR /home/labelloop
+USER 10001:10001
+# gRPC 50051-50055 and /metrics 9101-9105 (store, trainer, scorer, selector, controller).
+EXPOSE 50051 50053 50054 50055 9101 9103 9104 9105
+CMD ["python", "-m", "labelloop.controller"]

