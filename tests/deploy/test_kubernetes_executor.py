@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
+import numpy as np
 import pytest
 from labelloop.core.config import Settings, StorageConfig
 from labelloop.core.errors import AlreadyExists, InvalidArgument, NotFound
 from labelloop.core.storage import LocalStore
+from labelloop.trainer import shards as sharding
 from labelloop.trainer.executors.base import JobKind, JobSpec, JobState
 from labelloop.trainer.executors.kubernetes import (
     EXPERIMENT_LABEL,
@@ -29,11 +32,14 @@ from labelloop.trainer.executors.kubernetes import (
     build_sharded_prediction_job,
     job_name,
     label_value,
+    shard_count,
     shard_key,
     to_manifest,
 )
 
 from tests.deploy.kube_double import FIXTURES, FakeKubernetesApi, fixture
+from tests.trainer.datasets import write_digits
+from tests.trainer.test_shards import write_fake_shards
 
 KUBE_VERSIONS = ("1.30", "1.37")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -500,3 +506,189 @@ def test_status_is_cached_briefly_for_a_polling_trainer(
     assert len(api.calls_to("read_namespaced_job")) == 1
     clock.now += 2.5
     assert executor.status("e1-r3-train").state == JobState.SUCCEEDED
+
+
+# Sharded prediction: an Indexed Job for a large pool, merged once it completes -------------------
+
+PREDICT_NAME = "labelloop-e1-r3-predict"
+MODEL = "experiments/e1/rounds/2/model/"
+
+
+@pytest.fixture
+def sharding_executor(
+    api: FakeKubernetesApi, store: LocalStore, clock: Clock, tmp_path: Path
+) -> KubernetesExecutor:
+    settings = Settings(storage=StorageConfig(backend="local", root=tmp_path / "store"))
+    env = {"LABELLOOP_JOB_TEMPLATE": json.dumps(TEMPLATE), "LABELLOOP_PREDICT_SHARD_ROWS": "40"}
+    return KubernetesExecutor(
+        settings, env=env, batch_api=api, core_api=api, store=store, clock=clock, cache_seconds=0
+    )
+
+
+def predict_spec(store: LocalStore, n_pool: int = 100, n_test: int = 20, dataset: str = "digits") -> JobSpec:
+    fx = write_digits(store, dataset=dataset, n_pool=n_pool, n_test=n_test, n_labeled=10)
+    return make_spec(
+        "e1-r3-predict",
+        kind=JobKind.PREDICT,
+        examples_key=fx.examples_key,
+        classes=["a", "b", "c"],
+        model_key=MODEL,
+        labels_key="",
+    )
+
+
+def test_large_pool_prediction_is_an_indexed_job_merged_on_completion(
+    sharding_executor: KubernetesExecutor,
+    api: FakeKubernetesApi,
+    store: LocalStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = predict_spec(store)  # 100 pool rows, 40 per shard: 3 shards
+    sharding_executor.submit(spec)
+    (call,) = api.calls_to("create_namespaced_job")
+    job = call["body"]
+    validate(job)
+    assert job["metadata"]["name"] == PREDICT_NAME
+    s = job["spec"]
+    assert (s["completionMode"], s["completions"], s["parallelism"]) == ("Indexed", 3, 3)
+    env = {e["name"]: e.get("value") for e in s["template"]["spec"]["containers"][0]["env"]}
+    assert env["LABELLOOP_SHARD_COUNT"] == "3" and env["LABELLOOP_SHARD_PREFIX"] == PREFIX + "shards/"
+    assert JobSpec.from_json(store.get_bytes(PREFIX + "spec.json").decode()) == spec
+    assert store.get_json(PREFIX + "shards/plan.json") == {"job_id": "e1-r3-predict", "shards": 3}
+
+    # While it runs: progress is the share of shards done (status.json is not used by sharded pods).
+    api.jobs[PREDICT_NAME] = fixture("job_indexed_running.json")
+    api.pods[PREDICT_NAME] = fixture("pods_running.json")
+    status = sharding_executor.status("e1-r3-predict")
+    assert status.state == JobState.RUNNING
+    assert status.progress == pytest.approx(1 / 3) and status.message == "predicting in 3 shards: 1 done"
+
+    # The pods wrote their shards; the Job completes; status() merges them, exactly once.
+    full = write_fake_shards(store, PREFIX, n_pool=100, n_test=20, count=3, job_id="e1-r3-predict")
+    api.jobs[PREDICT_NAME] = fixture("job_indexed_complete.json")
+    merges: list[int] = []
+    real_merge = sharding.merge_shards
+
+    def counting_merge(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        merges.append(1)
+        return real_merge(*args, **kwargs)
+
+    monkeypatch.setattr(sharding, "merge_shards", counting_merge)
+    status = sharding_executor.status("e1-r3-predict")
+    assert status.state == JobState.SUCCEEDED, status.error
+    result = status.result
+    assert result == store.get_json(PREFIX + "result.json")
+    assert (result["n_pool"], result["n_test"], result["shards"]) == (100, 20, 3)
+    assert result["model_key"] == "runs/t/model/"
+    for split, (probs, ids) in full.items():
+        np.testing.assert_array_equal(store.get_array(result[f"{split}_probabilities_key"]), probs)
+        assert store.get_json(result[f"{split}_example_ids_key"]) == ids
+    assert sharding_executor.status("e1-r3-predict") == status
+    del api.jobs[PREDICT_NAME]  # ttlSecondsAfterFinished
+    assert sharding_executor.status("e1-r3-predict") == status
+    assert merges == [1]
+
+
+def test_small_pools_training_and_disabled_sharding_stay_one_job(
+    sharding_executor: KubernetesExecutor, api: FakeKubernetesApi, store: LocalStore, tmp_path: Path
+) -> None:
+    big = predict_spec(store, n_pool=100)
+    # Training on the same 100-row pool: always one Job.
+    sharding_executor.submit(
+        make_spec("e1-r4-train", output_prefix="experiments/e1/rounds/4/", examples_key=big.examples_key)
+    )
+    small = predict_spec(store, n_pool=40, dataset="small")  # exactly one shard's worth
+    sharding_executor.submit(small)
+    settings = Settings(storage=StorageConfig(backend="local", root=tmp_path / "store"))
+    env = {"LABELLOOP_JOB_TEMPLATE": json.dumps(TEMPLATE), "LABELLOOP_PREDICT_SHARD_ROWS": "0"}
+    disabled = KubernetesExecutor(settings, env=env, batch_api=api, core_api=api, store=store)
+    disabled.submit(replace(big, job_id="e1-r5-predict", output_prefix="experiments/e1/rounds/5/"))
+    calls = api.calls_to("create_namespaced_job")
+    assert len(calls) == 3
+    for call in calls:
+        validate(call["body"])
+        spec = call["body"]["spec"]
+        assert "completionMode" not in spec and spec["backoffLimit"] == 1
+        env_names = {e["name"] for e in spec["template"]["spec"]["containers"][0]["env"]}
+        assert "LABELLOOP_SHARD_COUNT" not in env_names
+    assert not store.exists("experiments/e1/rounds/5/shards/plan.json")
+    with pytest.raises(InvalidArgument, match="LABELLOOP_PREDICT_SHARD_ROWS"):
+        KubernetesExecutor(
+            settings,
+            env={**env, "LABELLOOP_PREDICT_SHARD_ROWS": "lots"},
+            batch_api=api,
+            core_api=api,
+            store=store,
+        )
+
+
+def test_pool_size_is_counted_in_the_examples_without_dataset_json(
+    sharding_executor: KubernetesExecutor, store: LocalStore
+) -> None:
+    spec = predict_spec(store, n_pool=100)
+    assert sharding_executor._pool_rows(spec) == 100  # dataset.json's pool_count
+    store.delete("datasets/digits/dataset.json")
+    assert sharding_executor._pool_rows(spec) == 100  # the split column of examples.parquet
+    store.delete(spec.examples_key)
+    assert sharding_executor._pool_rows(spec) is None  # the job itself will report the missing table
+
+
+def test_shard_count_and_parallelism_cap() -> None:
+    assert [shard_count(n, 40) for n in (0, 40, 41, 80, 81)] == [1, 1, 2, 2, 3]
+    assert shard_count(10**9, 0) == 1 and shard_count(10**12, 1) == 100_000
+
+
+def test_parallelism_comes_from_the_env(
+    api: FakeKubernetesApi, store: LocalStore, clock: Clock, tmp_path: Path
+) -> None:
+    settings = Settings(storage=StorageConfig(backend="local", root=tmp_path / "store"))
+    env = {
+        "LABELLOOP_JOB_TEMPLATE": json.dumps(TEMPLATE),
+        "LABELLOOP_PREDICT_SHARD_ROWS": "10",
+        "LABELLOOP_PREDICT_SHARD_PARALLELISM": "4",
+    }
+    executor = KubernetesExecutor(settings, env=env, batch_api=api, core_api=api, store=store, clock=clock)
+    executor.submit(predict_spec(store, n_pool=95))
+    (call,) = api.calls_to("create_namespaced_job")
+    validate(call["body"])
+    assert (call["body"]["spec"]["completions"], call["body"]["spec"]["parallelism"]) == (10, 4)
+
+
+def test_completed_indexed_job_with_a_missing_shard_fails_naming_it(
+    sharding_executor: KubernetesExecutor, api: FakeKubernetesApi, store: LocalStore
+) -> None:
+    write_fake_shards(store, PREFIX, n_pool=100, n_test=20, count=3, job_id="e1-r3-predict", skip=[1])
+    api.jobs[PREDICT_NAME] = fixture("job_indexed_complete.json")
+    status = sharding_executor.status("e1-r3-predict")
+    assert status.state == JobState.FAILED
+    assert status.error.startswith("FailedPrecondition: cannot merge the sharded prediction")
+    assert "1 of 3 shards are missing (no done marker): shards 1" in status.error
+    assert not store.exists(PREFIX + "result.json")
+
+
+def test_failed_shard_reports_its_own_error(
+    sharding_executor: KubernetesExecutor, api: FakeKubernetesApi, store: LocalStore
+) -> None:
+    api.jobs[PREDICT_NAME] = fixture("job_indexed_failed.json")
+    api.pods[PREDICT_NAME] = fixture("pods_oomkilled_twice.json")
+    store.put_json(
+        PREFIX + "shards/1.status.json",
+        {"state": "failed", "progress": 0.0, "message": "failed", "error": "NotFound: no model"},
+    )
+    status = sharding_executor.status("e1-r3-predict")
+    assert status.state == JobState.FAILED
+    assert status.error.startswith("shard 1: NotFound: no model; Kubernetes: MaxFailedIndexesExceeded")
+    assert "last pod: OOMKilled (exit code 137)" in status.error
+
+
+def test_sharded_job_removed_before_the_merge_is_merged_from_its_plan(
+    sharding_executor: KubernetesExecutor, api: FakeKubernetesApi, store: LocalStore
+) -> None:
+    sharding_executor.submit(predict_spec(store))
+    write_fake_shards(store, PREFIX, n_pool=100, n_test=20, count=2, job_id="e1-r3-predict")
+    del api.jobs[PREDICT_NAME]  # completed and removed by its TTL while the trainer was not looking
+    status = sharding_executor.status("e1-r3-predict")
+    assert status.state == JobState.FAILED and "deleted before it finished" in status.error  # 2 of 3 shards
+    write_fake_shards(store, PREFIX, n_pool=100, n_test=20, count=3, job_id="e1-r3-predict")
+    status = sharding_executor.status("e1-r3-predict")
+    assert status.state == JobState.SUCCEEDED and status.result["shards"] == 3

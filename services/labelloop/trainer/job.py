@@ -3,6 +3,10 @@
 Runs inside an executor: the local worker process, or a Kubernetes pod through
 `python -m labelloop.trainer.job --spec-json <file or store key>`. It needs only the spec and the
 object store; everything it produces goes under `spec.output_prefix`, result.json last.
+
+A pod of a sharded prediction (an Indexed Job: LABELLOOP_SHARD_COUNT=N > 1 and JOB_COMPLETION_INDEX=i)
+predicts only slice i of the pool and of the test split and writes them under `shards/` with a done
+marker instead of result.json; the executor merges the shards (see shards.py).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from labelloop.core.errors import FailedPrecondition
 from labelloop.core.storage import ObjectStore, download_prefix, open_store, upload_folder
 from labelloop.trainer import data, hparams
 from labelloop.trainer.executors.base import JobKind, JobSpec
+from labelloop.trainer.shards import SPLITS, Shard
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +51,32 @@ def offline_environment() -> None:
 
 
 def run_job(
-    spec: JobSpec, store: ObjectStore, report: Report, cache_dir: Path | None = None
+    spec: JobSpec,
+    store: ObjectStore,
+    report: Report,
+    cache_dir: Path | None = None,
+    shard: Shard | None = None,
 ) -> dict[str, Any]:
-    """Runs the job to the end and returns the result.json content."""
+    """Runs the job to the end and returns the result.json content.
+
+    With a shard (a PREDICT job only), predicts that shard's slices and returns its done marker's
+    content instead; result.json is then the merge's to write.
+    """
     offline_environment()
+    if shard is not None and spec.kind != JobKind.PREDICT:
+        raise FailedPrecondition(f"only PREDICT jobs can be sharded, not {spec.kind}")
     # The ground truth must never be a feature, whatever the dataset metadata says.
     spec = replace(spec, feature_columns=[c for c in spec.feature_columns if c != spec.label_column])
     cache_dir = cache_dir or Settings.from_env().cache_dir
     prefix = spec.output_prefix.rstrip("/") + "/"
     store.delete(prefix + RESULT_FILE)  # a rerun must not leave a stale result visible meanwhile
+    if shard is not None:
+        store.delete(shard.done_key)  # nor a stale done marker of this shard
     report(0.0, "reading examples")
-    examples = data.load_examples(spec, store, cache_dir)
+    if shard is None:
+        examples, layout = data.load_examples(spec, store, cache_dir), None
+    else:
+        examples, layout = _load_shard_examples(spec, store, cache_dir, shard)
     workdir = Path(tempfile.mkdtemp(prefix=f"labelloop-{spec.job_id}-"))
     try:
         fit_seconds = 0.0
@@ -67,6 +87,11 @@ def run_job(
             report(0.02, "loading model")
             predictor = _load(spec, store, workdir)
             start = FIT_START
+        if shard is not None and layout is not None:
+            summary = _predict_shard(spec, store, predictor, examples, report, start, shard, layout)
+            store.put_json(shard.done_key, summary)  # last: its presence means this shard is done
+            report(1.0, f"shard {shard.index} of {shard.count} done")
+            return summary
         result = _predict_all(spec, store, predictor, examples, report, start)
         result["fit_seconds"] = fit_seconds
         if spec.kind == JobKind.TRAIN:
@@ -161,16 +186,24 @@ def aligned_probabilities(proba: np.ndarray, model_classes: list[Any], classes: 
     return out
 
 
-def _predict_all(
-    spec: JobSpec, store: ObjectStore, predictor: Any, examples: pd.DataFrame, report: Report, start: float
-) -> dict[str, Any]:
-    prefix = spec.output_prefix.rstrip("/") + "/"
+def _split_frames(examples: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Each split's rows in the order of the examples table: the order of the output arrays."""
+    return {s: examples[examples["split"] == s].reset_index(drop=True) for s in SPLITS}
+
+
+def _predict_frames(
+    spec: JobSpec,
+    predictor: Any,
+    frames: dict[str, pd.DataFrame],
+    report: Report,
+    start: float,
+) -> dict[str, np.ndarray]:
+    """Probabilities of every frame's rows, in chunks of PREDICT_CHUNK_ROWS, in the dataset's class order."""
     model_classes = list(predictor.class_labels)
-    splits = {s: examples[examples["split"] == s].reset_index(drop=True) for s in ("pool", "test")}
-    total = max(1, sum(len(f) for f in splits.values()))
-    done, t0 = 0, time.perf_counter()
-    result: dict[str, Any] = {"classes": list(spec.classes)}
-    for split, frame in splits.items():
+    total = max(1, sum(len(f) for f in frames.values()))
+    done = 0
+    out: dict[str, np.ndarray] = {}
+    for split, frame in frames.items():
         inputs = data.model_inputs(spec, frame)
         parts = []
         for lo in range(0, len(frame), PREDICT_CHUNK_ROWS):
@@ -179,7 +212,20 @@ def _predict_all(
             parts.append(aligned_probabilities(np.asarray(proba), model_classes, spec.classes))
             done += len(chunk)
             report(start + (PREDICT_END - start) * done / total, f"predicted {done}/{total} examples")
-        probs = np.concatenate(parts) if parts else np.zeros((0, len(spec.classes)), np.float32)
+        out[split] = np.concatenate(parts) if parts else np.zeros((0, len(spec.classes)), np.float32)
+    return out
+
+
+def _predict_all(
+    spec: JobSpec, store: ObjectStore, predictor: Any, examples: pd.DataFrame, report: Report, start: float
+) -> dict[str, Any]:
+    prefix = spec.output_prefix.rstrip("/") + "/"
+    frames = _split_frames(examples)
+    t0 = time.perf_counter()
+    probabilities = _predict_frames(spec, predictor, frames, report, start)
+    result: dict[str, Any] = {"classes": list(spec.classes)}
+    for split, frame in frames.items():
+        probs = probabilities[split]
         ids = frame["example_id"].tolist()
         store.put_array(f"{prefix}{split}_probabilities.npy", probs)
         store.put_json(f"{prefix}{split}_example_ids.json", ids)
@@ -192,16 +238,89 @@ def _predict_all(
     return result
 
 
-def _accuracy(probs: np.ndarray, frame: pd.DataFrame, spec: JobSpec) -> float | None:
-    """Test accuracy against the ground truth; None when the dataset has none."""
+def _load_shard_examples(
+    spec: JobSpec, store: ObjectStore, cache_dir: Path, shard: Shard
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """This shard's rows of each split, like data.load_examples, and where they lie in the splits.
+
+    The rows are chosen before image keys become local files, so on S3 a pod downloads only the
+    images of its own shard.
+    """
+    table = data.read_parquet(store, spec.examples_key)
+    if "split" not in table.columns:
+        raise FailedPrecondition(f"{store.uri(spec.examples_key)} lacks the columns ['split']")
+    parts, rows, totals = [], {}, {}
+    for split in SPLITS:
+        frame = table[table["split"] == split]
+        lo, hi = shard.bounds(len(frame))
+        parts.append(frame.iloc[lo:hi])
+        rows[split], totals[split] = [lo, hi], len(frame)
+    del table
+    mine = pd.concat(parts, ignore_index=True)
+    needed = ["example_id", *spec.feature_columns, *([spec.image_column] if spec.image_column else [])]
+    missing = [c for c in needed if c not in mine.columns]
+    if missing:
+        raise FailedPrecondition(f"{store.uri(spec.examples_key)} lacks the columns {missing}")
+    if not spec.feature_columns and not spec.image_column:
+        raise FailedPrecondition("the dataset has neither an image column nor feature columns to train on")
+    mine["example_id"] = mine["example_id"].astype(str)
+    if spec.image_column:
+        mine[spec.image_column] = data.local_image_paths(store, mine[spec.image_column], cache_dir)
+    return mine, {"rows": rows, "totals": totals}
+
+
+def _predict_shard(
+    spec: JobSpec,
+    store: ObjectStore,
+    predictor: Any,
+    examples: pd.DataFrame,
+    report: Report,
+    start: float,
+    shard: Shard,
+    layout: dict[str, Any],
+) -> dict[str, Any]:
+    """Predicts this shard's rows (already sliced, see _load_shard_examples); returns its summary.
+
+    Test rows are sliced like the pool (not all predicted by one shard), so the shards share the work
+    evenly; test accuracy is merged from each shard's hit and known-truth counts.
+    """
+    frames = _split_frames(examples)
+    t0 = time.perf_counter()
+    probabilities = _predict_frames(spec, predictor, frames, report, start)
+    for split, frame in frames.items():
+        store.put_array(shard.probabilities_key(split), probabilities[split])
+        store.put_json(shard.ids_key(split), frame["example_id"].tolist())
+    correct, known = _hits(probabilities["test"], frames["test"], spec)
+    return {
+        "job_id": spec.job_id,
+        "index": shard.index,
+        "count": shard.count,
+        "classes": list(spec.classes),
+        "model_key": spec.model_key.rstrip("/") + "/",
+        "rows": layout["rows"],
+        "totals": layout["totals"],
+        "test_correct": correct,
+        "test_known": known,
+        "predict_seconds": time.perf_counter() - t0,
+    }
+
+
+def _hits(probs: np.ndarray, frame: pd.DataFrame, spec: JobSpec) -> tuple[int, int]:
+    """(correct predictions, rows with a known ground truth); (0, 0) when the dataset has none."""
     if not spec.label_column or spec.label_column not in frame.columns or frame.empty:
-        return None
+        return 0, 0
     truth = frame[spec.label_column].astype(str).to_numpy()
     known = frame[spec.label_column].notna().to_numpy()
     if not known.any():
-        return None
+        return 0, 0
     predicted = np.asarray(spec.classes)[probs.argmax(axis=1)]
-    return float((predicted[known] == truth[known]).mean())
+    return int((predicted[known] == truth[known]).sum()), int(known.sum())
+
+
+def _accuracy(probs: np.ndarray, frame: pd.DataFrame, spec: JobSpec) -> float | None:
+    """Test accuracy against the ground truth; None when the dataset has none."""
+    correct, known = _hits(probs, frame, spec)
+    return correct / known if known else None
 
 
 # The Kubernetes pod entry point -------------------------------------------------------------
@@ -210,8 +329,8 @@ def _accuracy(probs: np.ndarray, frame: pd.DataFrame, spec: JobSpec) -> float | 
 class StatusWriter:
     """Writes `{output_prefix}status.json` for a watcher; at most one write a second while running."""
 
-    def __init__(self, store: ObjectStore, spec: JobSpec, min_interval: float = 1.0):
-        self.store, self.key = store, spec.output_prefix.rstrip("/") + "/status.json"
+    def __init__(self, store: ObjectStore, spec: JobSpec, min_interval: float = 1.0, key: str = ""):
+        self.store, self.key = store, key or spec.output_prefix.rstrip("/") + "/status.json"
         self.min_interval, self.last = min_interval, 0.0
         self.lock = threading.Lock()
 
@@ -252,9 +371,18 @@ def main(argv: list[str] | None = None) -> int:
     store = open_store(settings.storage)
     spec = load_spec(args.spec_json, store)
     status = StatusWriter(store, spec)
+    try:
+        shard = Shard.from_env(os.environ, spec.output_prefix)
+    except FailedPrecondition as error:
+        log.error("job %s cannot start: %s", spec.job_id, error)
+        status.write("failed", 0.0, "failed", f"{type(error).__name__}: {error}", force=True)
+        return 1
+    if shard is not None:  # the pods of one Indexed Job must not overwrite each other's status
+        status = StatusWriter(store, spec, key=shard.status_key)
+        log.info("predicting shard %d of %d into %s", shard.index, shard.count, shard.prefix)
     status.write("running", 0.0, "starting", force=True)
     try:
-        result = run_job(spec, store, status.report, settings.cache_dir)
+        result = run_job(spec, store, status.report, settings.cache_dir, shard)
     except Exception as error:
         log.exception("job %s failed", spec.job_id)
         status.write("failed", 0.0, "failed", f"{type(error).__name__}: {error}", force=True)

@@ -9,13 +9,20 @@ Everything about the pod comes from one JSON env var written by the Helm chart,
 LABELLOOP_JOB_TEMPLATE (image, GPUs, scheduling, env with secret references, security context);
 LABELLOOP_JOB_IMAGE, LABELLOOP_JOB_NAMESPACE and LABELLOOP_JOB_GPUS override single fields.
 Building the Job object is a pure function (build_job), so it is testable without a cluster.
+
+A PREDICT spec whose pool has more than LABELLOOP_PREDICT_SHARD_ROWS rows (default 200000; 0 turns
+sharding off) runs as an Indexed Job of ceil(pool / rows) pods, each predicting one shard
+(shards.py); once the Job completes, status() merges the shards into the ordinary result, once.
+LABELLOOP_PREDICT_SHARD_PARALLELISM caps how many of its pods run at a time (default: all).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
+import math
 import os
 import re
 import threading
@@ -31,8 +38,9 @@ from kubernetes import config as kube_config
 from kubernetes import watch as kube_watch
 
 from labelloop.core.config import Settings
-from labelloop.core.errors import AlreadyExists, InvalidArgument, NotFound
+from labelloop.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from labelloop.core.storage import ObjectStore, open_store
+from labelloop.trainer import shards as sharding
 from labelloop.trainer.executors.base import Executor, JobKind, JobSpec, JobState, JobStatus
 
 log = logging.getLogger(__name__)
@@ -42,8 +50,15 @@ IMAGE_ENV = "LABELLOOP_JOB_IMAGE"
 NAMESPACE_ENV = "LABELLOOP_JOB_NAMESPACE"
 GPUS_ENV = "LABELLOOP_JOB_GPUS"
 # Set on the pods of a sharded (Indexed) prediction Job; Kubernetes adds JOB_COMPLETION_INDEX itself.
-SHARD_COUNT_ENV = "LABELLOOP_SHARD_COUNT"
-SHARD_PREFIX_ENV = "LABELLOOP_SHARD_PREFIX"
+SHARD_COUNT_ENV = sharding.SHARD_COUNT_ENV
+SHARD_PREFIX_ENV = sharding.SHARD_PREFIX_ENV
+# Rows of the pool per shard of a PREDICT run (0: never shard), and pods of one such Job at a time.
+PREDICT_SHARD_ROWS_ENV = "LABELLOOP_PREDICT_SHARD_ROWS"
+PREDICT_SHARD_PARALLELISM_ENV = "LABELLOOP_PREDICT_SHARD_PARALLELISM"
+DEFAULT_PREDICT_SHARD_ROWS = 200_000
+# Written at submit next to the shards: how many there are, so a merge is possible after the Job's TTL.
+SHARD_PLAN_FILE = "plan.json"
+MAX_SHARD_ERRORS_READ = 20  # shard status files read to explain a failed sharded Job, at most
 
 LABEL_DOMAIN = "labelloop.dev"
 EXPERIMENT_LABEL = f"{LABEL_DOMAIN}/experiment"
@@ -109,8 +124,15 @@ def job_name(job_id: str, prefix: str = "labelloop") -> str:
 
 
 def shard_key(output_prefix: str, index: int) -> str:
-    """Where shard `index` of a sharded prediction writes its probabilities."""
-    return f"{_prefix(output_prefix)}shards/{index}.npy"
+    """Where shard `index` of a sharded prediction writes its (pool) probabilities."""
+    return sharding.probabilities_key(sharding.shards_prefix(output_prefix), index, "pool")
+
+
+def shard_count(pool_rows: int, rows_per_shard: int) -> int:
+    """Shards for a pool: 1 (an ordinary Job) unless rows_per_shard > 0 and the pool is larger."""
+    if rows_per_shard <= 0 or pool_rows <= rows_per_shard:
+        return 1
+    return min(math.ceil(pool_rows / rows_per_shard), MAX_INDEXED_COMPLETIONS)
 
 
 def _prefix(output_prefix: str) -> str:
@@ -378,7 +400,7 @@ def build_sharded_prediction_job(
         template,
         extra_env=[
             {"name": SHARD_COUNT_ENV, "value": str(shards)},
-            {"name": SHARD_PREFIX_ENV, "value": f"{_prefix(spec.output_prefix)}shards/"},
+            {"name": SHARD_PREFIX_ENV, "value": sharding.shards_prefix(spec.output_prefix)},
         ],
         job_spec_fields={
             "completion_mode": "Indexed",
@@ -555,6 +577,41 @@ def _is_status(error: Exception, code: int) -> bool:
     return getattr(error, "status", None) == code
 
 
+def _int_env(env: dict[str, str], name: str, default: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidArgument(f"{name}={raw!r} is not a whole number") from None
+    if value < 0:
+        raise InvalidArgument(f"{name} must be >= 0, not {value}")
+    return value
+
+
+def _indexed_completions(job: client.V1Job) -> int:
+    """The shard count of a sharded prediction (an Indexed Job), 0 for an ordinary Job."""
+    spec = job.spec
+    if spec is None or spec.completion_mode != "Indexed":
+        return 0
+    return int(spec.completions or 0)
+
+
+def _parse_indexes(text: str) -> list[int]:
+    """The API's index lists, e.g. "1,3-5" -> [1, 3, 4, 5]."""
+    out: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        try:
+            out.extend(range(int(lo), int(hi or lo) + 1))
+        except ValueError:
+            return []
+    return out
+
+
 class KubernetesExecutor(Executor):
     """Each job is one batch/v1 Job; state lives in the cluster and the object store, not here."""
 
@@ -590,6 +647,11 @@ class KubernetesExecutor(Executor):
         # The trainer polls often; each status() costs three requests (Job, pods, status.json).
         self.cache_seconds = cache_seconds
         self._recent: dict[str, tuple[float, JobStatus]] = {}
+        env_values = dict(os.environ if env is None else env)
+        self.shard_rows = _int_env(env_values, PREDICT_SHARD_ROWS_ENV, DEFAULT_PREDICT_SHARD_ROWS)
+        self.shard_parallelism = _int_env(env_values, PREDICT_SHARD_PARALLELISM_ENV, 0)
+        # One merge at a time: a watch and the trainer's poller may both see the Job complete.
+        self._merge_lock = threading.Lock()
 
     @property
     def store(self) -> ObjectStore:
@@ -603,6 +665,20 @@ class KubernetesExecutor(Executor):
     # Executor interface -------------------------------------------------------------------------
 
     def submit(self, spec: JobSpec) -> None:
+        if spec.kind == JobKind.PREDICT and spec.model_key and self.shard_rows > 0:
+            pool_rows = self._pool_rows(spec)
+            shards = shard_count(pool_rows or 0, self.shard_rows)
+            if shards > 1:
+                parallelism = min(self.shard_parallelism, shards) if self.shard_parallelism > 0 else None
+                log.info(
+                    "job %s predicts %d pool rows in %d shards of <= %d rows",
+                    spec.job_id,
+                    pool_rows,
+                    shards,
+                    self.shard_rows,
+                )
+                self.submit_sharded_prediction(spec, shards, parallelism)
+                return
         spec_key = _prefix(spec.output_prefix) + "spec.json"
         self.store.put_bytes(spec_key, spec.to_json().encode())
         job = build_job(spec, spec_key, self.template)
@@ -612,7 +688,36 @@ class KubernetesExecutor(Executor):
         spec_key = _prefix(spec.output_prefix) + "spec.json"
         job = build_sharded_prediction_job(spec, spec_key, self.template, shards, parallelism)
         self.store.put_bytes(spec_key, spec.to_json().encode())
+        self.store.put_json(
+            sharding.shards_prefix(spec.output_prefix) + SHARD_PLAN_FILE,
+            {"job_id": spec.job_id, "shards": shards},
+        )
         self._create(job, spec)
+
+    def _pool_rows(self, spec: JobSpec) -> int | None:
+        """Pool rows of the spec's dataset: dataset.json's pool_count, else counted in examples.parquet.
+
+        None when neither can be read (the job itself then fails with the reason).
+        """
+        folder = spec.examples_key.rsplit("/", 1)[0] + "/" if "/" in spec.examples_key else ""
+        try:
+            meta = self.store.get_json(folder + "dataset.json")
+        except (NotFound, ValueError):
+            meta = None
+        if (
+            isinstance(meta, dict)
+            and meta.get("examples_key", spec.examples_key) == spec.examples_key
+            and isinstance(meta.get("pool_count"), int)
+        ):
+            return int(meta["pool_count"])
+        try:
+            import pandas as pd
+
+            frame = pd.read_parquet(io.BytesIO(self.store.get_bytes(spec.examples_key)), columns=["split"])
+        except Exception as error:
+            log.warning("cannot count the pool of %s (%s): one Job predicts it", spec.examples_key, error)
+            return None
+        return int((frame["split"] == "pool").sum())
 
     def _create(self, job: Any, spec: JobSpec) -> None:
         try:
@@ -654,9 +759,19 @@ class KubernetesExecutor(Executor):
             namespace=self.namespace, label_selector=f"{POD_JOB_NAME_LABEL}={name}"
         ).items
         report = diagnose_pods(pods, self.clock(), self.template.stuck_seconds)
-        progress = self._read_json(prefix, "status.json")
         finished = _finished(job)
+        shards = _indexed_completions(job)
+        if shards:
+            progress = self._shard_progress(job, prefix, shards)
+        else:
+            progress = self._read_json(prefix, "status.json")
         result = self._read_json(prefix, "result.json") if _condition(job, "Complete") else None
+        if shards and result is None and prefix and _condition(job, "Complete") is not None:
+            try:
+                result = self._merge(job_id, prefix, shards)
+            except FailedPrecondition as error:
+                log.error("job %s: %s", job_id, error)
+                return JobStatus(JobState.FAILED, 1.0, "failed", error=f"FailedPrecondition: {error}")
         status = job_status(job, report, progress, result)
         if report.fatal and not finished:
             # A pod that cannot start still holds its GPU until the deadline: delete the Job now.
@@ -675,11 +790,56 @@ class KubernetesExecutor(Executor):
         if not known:
             raise NotFound(f"no Job {self.namespace}/{name} for job {job_id!r}")
         result = self._read_json(prefix, "result.json")
+        plan = self._read_json(prefix, sharding.SHARDS_FOLDER + SHARD_PLAN_FILE) if result is None else None
+        if plan and plan.get("job_id") == job_id and prefix:
+            # A sharded prediction whose Job was removed before anyone merged it: merge now if all
+            # shards are done (an unfinished one fails below).
+            try:
+                result = self._merge(job_id, prefix, int(plan["shards"]))
+            except (FailedPrecondition, KeyError, ValueError) as error:
+                log.warning("job %s: cannot merge after the Job was removed: %s", job_id, error)
         if result is not None:  # finished, then removed by ttlSecondsAfterFinished
             return JobStatus(JobState.SUCCEEDED, 1.0, "done", result=result)
         return JobStatus(
             JobState.FAILED, 0.0, "failed", error=f"the Job {name} was deleted before it finished"
         )
+
+    def _merge(self, job_id: str, prefix: str, shards: int) -> dict[str, Any]:
+        """Merges a completed sharded prediction once: a later call finds result.json and returns it."""
+        with self._merge_lock:
+            done = self._read_json(prefix, "result.json")
+            if done is not None:
+                return done
+            log.info("merging %d shards of job %s under %s", shards, job_id, prefix)
+            return sharding.merge_shards(self.store, prefix, shards, job_id=job_id)
+
+    def _shard_progress(self, job: client.V1Job, prefix: str | None, shards: int) -> dict[str, Any]:
+        """A status.json-like dict for an Indexed Job: shards done so far, or a failed shard's error."""
+        succeeded = int(job.status.succeeded or 0) if job.status else 0
+        progress: dict[str, Any] = {
+            "state": "running",
+            "progress": min(succeeded / shards, 1.0),
+            "message": f"predicting in {shards} shards: {succeeded} done",
+        }
+        failed_indexes = (job.status.failed_indexes or "") if job.status else ""
+        if prefix and (failed_indexes or _condition(job, "Failed") or _condition(job, "FailureTarget")):
+            error = self._shard_error(prefix, failed_indexes, shards)
+            if error:
+                progress.update(state="failed", error=error)
+        return progress
+
+    def _shard_error(self, prefix: str, failed_indexes: str, shards: int) -> str:
+        """The first failed shard's own error, from its status file."""
+        folder = sharding.shards_prefix(prefix)
+        # Without the API's list, look at the first few shards only: never one read per shard of many.
+        indexes = _parse_indexes(failed_indexes)[:MAX_SHARD_ERRORS_READ] or range(
+            min(shards, MAX_SHARD_ERRORS_READ)
+        )
+        for index in indexes:
+            status = self._read_json(folder, f"{index}.status.json")
+            if status and status.get("state") == "failed" and status.get("error"):
+                return f"shard {index}: {status['error']}"
+        return ""
 
     def _read_json(self, prefix: str | None, name: str) -> dict[str, Any] | None:
         if not prefix:
