@@ -90,3 +90,18 @@ chart-test: venv
 ## End-to-end tests against the cluster of your kubeconfig (skipped, with the reason, when there is none).
 e2e-cluster: venv
 	$(BIN)/python -m pytest tests/deploy -ra -m cluster
+
+# --- Benchmarks (docs/benchmarks.md) ---------------------------------------------------------------
+MODE ?= quick
+
+## Regenerates docs/benchmarks.md and docs/benchmarks/ (results.json, plots). `make bench` runs the
+## quick mode (about 15-20 min on 2 cores); `make bench MODE=full` the committed full mode.
+## Scratch data and cached runs go to bench-output/$(MODE)/ (git-ignored).
+bench: venv
+	$(BIN)/python -m labelloop.bench --mode $(MODE) --output docs
+
+bench-quick: venv
+	$(BIN)/python -m labelloop.bench --mode quick --output docs
+
+bench-full: venv
+	$(BIN)/python -m labelloop.bench --mode full --output docs

@@ -1,0 +1,108 @@
+"""Smoke test of the benchmark harness on a tiny configuration: results.json's schema and the plots.
+
+No timings are checked. AutoGluon is swapped for scikit-learn's logistic regression (the harness's
+fitter hook), the services part gets synthetic round timings, and the scale part runs for real on a
+2,000-row pool (each measurement in its own process, as in the real benchmark).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from labelloop.bench.config import CurveConfig, ScaleConfig, config_for
+from labelloop.bench.harness import Workspace, run_curves
+from labelloop.bench.overhead import compare
+from labelloop.bench.report import HEADLINES, write_report
+from labelloop.bench.scale import run_scale
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def sklearn_fitter(cfg: CurveConfig, frames: Any) -> Callable[..., Any]:
+    from sklearn.linear_model import LogisticRegression
+
+    def fit(train: pd.DataFrame, features: list[str], classes: list[str], seed: int) -> Callable[..., Any]:
+        model = LogisticRegression(max_iter=300, random_state=seed).fit(train[features], train["__label__"])
+
+        def predict(frame: pd.DataFrame) -> np.ndarray:
+            out = np.zeros((len(frame), len(classes)), dtype=np.float32)
+            proba = model.predict_proba(frame[features])
+            for j, label in enumerate(model.classes_):
+                out[:, classes.index(str(label))] = proba[:, j]
+            return out
+
+        return predict
+
+    return fit
+
+
+def fake_round(number: int, seconds: float, fit: float, services: bool) -> dict[str, Any]:
+    stages = {"fit": fit, "predict": 0.5, "evaluate": 0.01, "score": 0.02, "select": 0.01, "label": 0.01}
+    if services:
+        stages |= {"snapshot": 0.05, "train": fit + 1.0}
+    return {"number": number, "labeled": 20 * (number + 1), "test_accuracy": 0.5, "seconds": seconds,
+            "stage_seconds": stages}  # fmt: skip
+
+
+def fake_overhead() -> dict[str, Any]:
+    result = {
+        "reference": {"rounds": [fake_round(n, 4.0, 3.0, False) for n in range(3)]},
+        "services": {
+            "startup_seconds": 5.0,
+            "ingest_seconds": 1.0,
+            "grpc_roundtrip_ms": {"median": 0.5, "p90": 0.9},
+            "rounds": [fake_round(n, 4.2, 3.0, True) for n in range(3)],
+        },
+    }
+    return {"datasets": {"digits_tabular": {"config": {}, **result, **compare(result)}}}
+
+
+def test_tiny_benchmark_writes_results_and_plots(tmp_path: Path) -> None:
+    config = replace(
+        config_for("tiny"),
+        scale=ScaleConfig(pool_sizes=(2_000,), num_classes=10, batch_size=50, check_rows=2_000),
+    )
+    ws = Workspace(tmp_path / "work")
+    run_curves(config, ws, fitter_for=sklearn_fitter)
+    run_scale(config, ws)
+    ws.save_part("overhead", fake_overhead())
+    written = write_report(config, ws, tmp_path / "docs", 1.0)
+
+    folder = tmp_path / "docs" / "benchmarks"
+    results = json.loads((folder / "results.json").read_text())
+    assert results["schema_version"] == 1 and results["mode"] == "tiny"
+    assert set(HEADLINES) <= set(results["headline"])
+    assert {"cpu_count", "memory_bytes", "python", "torch", "autogluon.multimodal"} <= set(results["machine"])
+    assert "not measured" in results["gpu"]
+
+    ratios = results["headline"]["label_efficiency_ratio"]["digits_tabular"]
+    assert set(ratios) == {"activelab", "least_confidence", "random"} and ratios["random"] == 1.0
+    curve = results["label_efficiency"]["datasets"]["digits_tabular"]["curves"]["activelab"]
+    assert curve["labeled"] == [20, 40] and len(curve["mean"]) == len(curve["std"]) == 2
+    same = results["label_efficiency"]["datasets"]["digits_tabular"]["activelab_vs_least_confidence"]
+    assert same["rounds_compared"] == 1
+
+    overhead = results["headline"]["service_overhead_ratio"]["digits_tabular"]
+    assert len(overhead["per_round"]) == 3 and overhead["total"] > 0
+
+    size = results["scoring_at_scale"]["sizes"]["2000"]
+    for variant in ("with_labels", "unlabeled_only"):
+        assert size[variant]["scores_allclose"]["allclose"], size[variant]
+        assert size[variant]["scorer"]["peak_rss_bytes"] > 0
+    assert results["headline"]["scorer_peak_memory_bytes"]["2000"]["scorer"] > 0
+    assert results["headline"]["scorer_speedup_vs_cleanlab"]["2000"]["with_labels"] > 0
+    assert not (tmp_path / "work" / "scale-scratch").exists()  # scratch pools are deleted
+
+    plots = results["plots"]
+    assert {"curve:digits_tabular", "overhead:digits_tabular", "scale:rate", "scale:memory"} <= set(plots)
+    for name in plots.values():
+        assert (folder / name).read_bytes().startswith(PNG_MAGIC)
+    doc = (tmp_path / "docs" / "benchmarks.md").read_text()
+    assert "## 1. Label efficiency" in doc and "## 4. GPU" in doc and "make bench" in doc
+    assert set(written) >= {tmp_path / "docs" / "benchmarks.md", folder / "results.json"}
