@@ -11,8 +11,11 @@ stores nothing.
 from __future__ import annotations
 
 import logging
+import os
 import time
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +40,7 @@ log = logging.getLogger(__name__)
 # friendly territory and to bound memory, large enough that per-chunk overhead does not matter.
 DEFAULT_CHUNK_ELEMENTS = 1 << 20
 SCORE_DTYPE = np.float64
+SCORING_THREADS = max(1, min(8, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -223,19 +227,33 @@ class Scorer:
         seed: int,
         writer: ArrayWriter,
     ) -> None:
+        """Reads chunks in order and scores them on a small thread pool (numpy releases the GIL).
+
+        At most 2 chunks per worker are in flight, so memory stays bounded by the chunk size.
+        Random scores come from one sequential stream and are drawn in order on this thread.
+        """
         rng = _rng(seed, stream=0)
         streams = [iter_probabilities(self.store, a, inputs.chunk_rows) for a in inputs.unlabeled]
-        for chunk in zip(*streams, strict=True):
-            start = chunk[0][0]
-            rows = [c[1] for c in chunk]
+
+        def score_chunk(start: int, rows: list[np.ndarray], sums: list[np.ndarray]) -> None:
             if strategy == st.ACTIVELAB:
                 assert params is not None
-                scores = st.score_unlabeled(params, rows, [c[2] for c in chunk])
-            elif strategy == st.RANDOM:
-                scores = st.random_scores(rng, len(rows[0]))
+                writer.write(start, st.score_unlabeled(params, rows, sums))
             else:
-                scores = _baseline(strategy, rows)
-            writer.write(start, scores)
+                writer.write(start, _baseline(strategy, rows))
+
+        with ThreadPoolExecutor(max_workers=SCORING_THREADS, thread_name_prefix="score") as pool:
+            in_flight: deque[Future[None]] = deque()
+            for chunk in zip(*streams, strict=True):
+                start, rows = chunk[0][0], [c[1] for c in chunk]
+                if strategy == st.RANDOM:
+                    writer.write(start, st.random_scores(rng, len(rows[0])))
+                    continue
+                in_flight.append(pool.submit(score_chunk, start, rows, [c[2] for c in chunk]))
+                if len(in_flight) >= 2 * SCORING_THREADS:
+                    in_flight.popleft().result()
+            for future in in_flight:
+                future.result()
 
     def _ref(self, key: str, source: StoredArray) -> common_pb2.ArrayRef:
         return common_pb2.ArrayRef(
