@@ -1,0 +1,1 @@
+"""Round controller: runs active-learning experiments round by round and survives restarts."""

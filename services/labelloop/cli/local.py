@@ -1,0 +1,202 @@
+"""LocalCluster: the five services as separate local processes (`python -m labelloop.<service>`).
+
+Used by `labelloop up`, `labelloop demo`, the integration tests and the benchmarks:
+
+    with LocalCluster(storage=StorageConfig(root=Path("data")), log_dir=Path("logs")) as cluster:
+        client = LabelLoopClient(cluster.address("controller"), cluster.address("store"))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from labelloop.core.config import DEFAULT_METRICS_PORTS, DEFAULT_PORTS, Settings, StorageConfig
+from labelloop.core.server import channel
+
+# Start order: the store first (everyone reads datasets), the controller last (it resumes experiments
+# and calls the others right away).
+SERVICES = ("store", "trainer", "scorer", "selector", "controller")
+
+
+@dataclass(frozen=True)
+class Ports:
+    grpc: int
+    metrics: int
+
+
+def default_ports() -> dict[str, Ports]:
+    return {s: Ports(DEFAULT_PORTS[s], DEFAULT_METRICS_PORTS[s]) for s in SERVICES}
+
+
+def free_ports() -> dict[str, Ports]:
+    """Ports the OS reports free right now, for runs beside other LabelLoop instances."""
+    import socket
+
+    def free() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+    return {s: Ports(free(), free()) for s in SERVICES}
+
+
+class ServiceFailed(RuntimeError):
+    """A service process exited or never became healthy."""
+
+
+class LocalCluster:
+    def __init__(
+        self,
+        storage: StorageConfig,
+        log_dir: Path,
+        ports: dict[str, Ports] | None = None,
+        services: Iterable[str] = SERVICES,
+        settings: Settings | None = None,
+        host: str = "127.0.0.1",
+        extra_env: dict[str, str] | None = None,
+    ):
+        self.ports = ports or default_ports()
+        self.services = [s for s in SERVICES if s in set(services)]
+        self.log_dir = Path(log_dir)
+        addresses = {f"{s}_address": f"{host}:{self.ports[s].grpc}" for s in SERVICES if s in self.ports}
+        base = settings or Settings(log_format="json")
+        self.settings = dataclasses.replace(base, storage=storage, bind_host=host, **addresses)
+        self.extra_env = dict(extra_env or {})
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    # Addresses --------------------------------------------------------------------------------
+
+    def address(self, service: str) -> str:
+        return self.settings.address_of(service)
+
+    def metrics_url(self, service: str) -> str:
+        return f"http://{self.settings.bind_host}:{self.ports[service].metrics}/metrics"
+
+    def log_path(self, service: str) -> Path:
+        return self.log_dir / f"{service}.log"
+
+    def env_for(self, service: str) -> dict[str, str]:
+        env = {**os.environ, **self.settings.to_env(), **self.extra_env}
+        env["LABELLOOP_GRPC_PORT"] = str(self.ports[service].grpc)
+        env["LABELLOOP_METRICS_PORT"] = str(self.ports[service].metrics)
+        env["PYTHONUNBUFFERED"] = "1"
+        # A missing model download must fail fast instead of hanging (there is no internet).
+        env.setdefault("HF_HUB_OFFLINE", "1")
+        env.setdefault("TRANSFORMERS_OFFLINE", "1")
+        return env
+
+    # Lifecycle --------------------------------------------------------------------------------
+
+    def start(self, timeout: float = 120.0) -> LocalCluster:
+        """Starts every service and waits until each reports SERVING."""
+        try:
+            for service in self.services:
+                self.start_service(service, wait=False)
+            for service in self.services:
+                self.wait_healthy(service, timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def start_service(self, service: str, wait: bool = True, timeout: float = 120.0) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path(service), "ab") as log:  # append: restarts keep earlier output
+            self.processes[service] = subprocess.Popen(
+                [sys.executable, "-m", f"labelloop.{service}"],
+                env=self.env_for(service),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C reaches `labelloop up`, which stops us in order
+            )
+        if wait:
+            self.wait_healthy(service, timeout)
+
+    def wait_healthy(self, service: str, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        stub = health_pb2_grpc.HealthStub(channel(self.address(service)))
+        while True:
+            process = self.processes[service]
+            if process.poll() is not None:
+                raise ServiceFailed(
+                    f"{service} exited with code {process.returncode}; "
+                    f"log {self.log_path(service)}:\n{self.log_tail(service)}"
+                )
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass  # not listening yet
+            if time.monotonic() > deadline:
+                raise ServiceFailed(
+                    f"{service} did not become healthy within {timeout:.0f}s at {self.address(service)}; "
+                    f"log {self.log_path(service)}:\n{self.log_tail(service)}"
+                )
+            time.sleep(0.2)
+
+    def kill(self, service: str) -> None:
+        """SIGKILL to the service and its children (a trainer's worker), as a crashed pod: no
+        shutdown code runs."""
+        process = self.processes[service]
+        _kill_group(process.pid)
+        process.kill()
+        process.wait(30)
+
+    def stop_service(self, service: str, timeout: float = 20.0) -> None:
+        process = self.processes.get(service)
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+        _kill_group(process.pid)  # leftovers such as a trainer's worker process
+
+    def restart(self, service: str, timeout: float = 120.0) -> None:
+        self.stop_service(service)
+        self.start_service(service, wait=True, timeout=timeout)
+
+    def stop(self) -> None:
+        """Stops every service, the controller first (it drives the others)."""
+        for service in reversed(list(self.processes)):
+            self.stop_service(service)
+
+    def failed(self) -> list[str]:
+        """Services whose process has exited."""
+        return [s for s, p in self.processes.items() if p.poll() is not None]
+
+    def log_tail(self, service: str, chars: int = 4000) -> str:
+        try:
+            return self.log_path(service).read_text(errors="replace")[-chars:]
+        except FileNotFoundError:
+            return "(no log)"
+
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)

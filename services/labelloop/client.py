@@ -1,0 +1,327 @@
+"""LabelLoopClient: a small Python API over the controller and the dataset store.
+
+    from labelloop.client import LabelLoopClient
+
+    client = LabelLoopClient("127.0.0.1:50055", "127.0.0.1:50051")
+    client.create_dataset("digits", "/data/digits/manifest.csv", image_column="image_path",
+                          label_column="label", test_fraction=0.3)
+    client.create_experiment("digits-activelab", dataset="digits", per_class=3, batch_size=20,
+                             max_rounds=5, strategy="activelab", start=True)
+    experiment = client.wait("digits-activelab", timeout=900)
+    for row in client.rounds_table("digits-activelab"):
+        print(row["round"], row["labeled"], row["test_accuracy"])
+
+Names may be given as ids ("digits") or resource names ("datasets/digits"). Errors are
+grpc.RpcError with the service's status code and a message that says what to fix.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import grpc
+
+from labelloop.core.server import channel
+from labelloop.v1 import (
+    common_pb2,
+    dataset_store_pb2,
+    dataset_store_pb2_grpc,
+    experiments_pb2,
+    experiments_pb2_grpc,
+    trainer_pb2,
+)
+
+TERMINAL_STATES = frozenset(
+    {
+        experiments_pb2.EXPERIMENT_STATE_SUCCEEDED,
+        experiments_pb2.EXPERIMENT_STATE_FAILED,
+        experiments_pb2.EXPERIMENT_STATE_CANCELLED,
+    }
+)
+
+
+def strategy_value(strategy: str | int) -> int:
+    """ "activelab" / "STRATEGY_ACTIVELAB" / 1 -> common_pb2.STRATEGY_ACTIVELAB."""
+    if isinstance(strategy, int):
+        return strategy
+    name = strategy.upper()
+    return common_pb2.Strategy.Value(name if name.startswith("STRATEGY_") else f"STRATEGY_{name}")
+
+
+def state_name(state: int) -> str:
+    return experiments_pb2.ExperimentState.Name(state).removeprefix("EXPERIMENT_STATE_")
+
+
+def stage_name(stage: int) -> str:
+    return experiments_pb2.RoundStage.Name(stage).removeprefix("ROUND_STAGE_").lower()
+
+
+def _name(collection: str, value: str) -> str:
+    return value if value.startswith(f"{collection}/") else f"{collection}/{value}"
+
+
+def trainer_config(
+    hyperparameters: Mapping[str, Any] | None = None,
+    checkpoints: Mapping[str, str] | None = None,
+    time_limit_seconds: float = 0.0,
+    presets: str = "",
+    num_gpus: int = 0,
+    seed: int = 0,
+) -> trainer_pb2.TrainerConfig:
+    """A TrainerConfig; hyperparameter values may be Python values (sent as YAML text)."""
+    return trainer_pb2.TrainerConfig(
+        time_limit_seconds=time_limit_seconds,
+        presets=presets,
+        hyperparameters={k: _yaml_text(v) for k, v in (hyperparameters or {}).items()},
+        checkpoints=[trainer_pb2.Checkpoint(key=k, source=s) for k, s in (checkpoints or {}).items()],
+        num_gpus=num_gpus,
+        seed=seed,
+    )
+
+
+def _yaml_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    import yaml
+
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+class LabelLoopClient:
+    """Talks to the controller (experiments) and the dataset store (datasets, annotations)."""
+
+    def __init__(
+        self,
+        controller_address: str = "127.0.0.1:50055",
+        store_address: str = "127.0.0.1:50051",
+        timeout: float = 60.0,
+    ):
+        self.timeout = timeout
+        self._channels = [channel(controller_address), channel(store_address)]
+        self.experiments = experiments_pb2_grpc.ExperimentServiceStub(self._channels[0])
+        self.store = dataset_store_pb2_grpc.DatasetStoreServiceStub(self._channels[1])
+
+    def close(self) -> None:
+        for ch in self._channels:
+            ch.close()
+
+    def __enter__(self) -> LabelLoopClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # Datasets ---------------------------------------------------------------------------------
+
+    def create_dataset(
+        self,
+        dataset_id: str,
+        manifest_uri: str,
+        *,
+        image_column: str = "",
+        feature_columns: Sequence[str] = (),
+        label_column: str = "",
+        split_column: str = "",
+        test_fraction: float = 0.0,
+        classes: Sequence[str] = (),
+        id_column: str = "",
+        seed: int = 0,
+        display_name: str = "",
+        timeout: float = 600.0,
+    ) -> dataset_store_pb2.Dataset:
+        """Ingests a CSV/Parquet manifest (a local path is sent as given: the store must see it)."""
+        request = dataset_store_pb2.CreateDatasetRequest(
+            dataset_id=dataset_id,
+            display_name=display_name,
+            manifest_uri=str(manifest_uri),
+            image_column=image_column,
+            feature_columns=list(feature_columns),
+            label_column=label_column,
+            split_column=split_column,
+            test_fraction=test_fraction,
+            classes=list(classes),
+            id_column=id_column,
+            seed=seed,
+        )
+        return self.store.CreateDataset(request, timeout=timeout).dataset
+
+    def get_dataset(self, dataset: str) -> dataset_store_pb2.Dataset:
+        request = dataset_store_pb2.GetDatasetRequest(name=_name("datasets", dataset))
+        return self.store.GetDataset(request, timeout=self.timeout).dataset
+
+    def list_annotations(self, dataset: str, annotation_set: str) -> list[dataset_store_pb2.Annotation]:
+        found: list[dataset_store_pb2.Annotation] = []
+        token = ""
+        while True:
+            page = self.store.ListAnnotations(
+                dataset_store_pb2.ListAnnotationsRequest(
+                    parent=_name("datasets", dataset),
+                    annotation_set=annotation_set,
+                    page_size=1000,
+                    page_token=token,
+                ),
+                timeout=self.timeout,
+            )
+            found.extend(page.annotations)
+            token = page.next_page_token
+            if not token:
+                return found
+
+    # Experiments ------------------------------------------------------------------------------
+
+    def create_experiment(
+        self,
+        experiment_id: str = "",
+        *,
+        dataset: str,
+        strategy: str | int = "activelab",
+        batch_size: int,
+        per_class: int = 0,
+        initial_example_ids: Sequence[str] = (),
+        max_rounds: int = 0,
+        label_budget: int = 0,
+        target_accuracy: float = 0.0,
+        trainer: trainer_pb2.TrainerConfig | None = None,
+        noise_rate: float = 0.0,
+        annotator_count: int = 0,
+        oracle_label_column: str = "",
+        external_labelers: bool = False,
+        label_timeout_seconds: float = 0.0,
+        allow_relabel: bool = False,
+        max_per_class: int = 0,
+        seed: int = 0,
+        display_name: str = "",
+        start: bool = False,
+    ) -> experiments_pb2.Experiment:
+        """Creates (and with start=True starts) an experiment. The labeler is a simulated oracle
+        unless external_labelers is set; see experiments.proto for every field."""
+        config = experiments_pb2.ExperimentConfig(
+            dataset=_name("datasets", dataset),
+            initial_labels=experiments_pb2.InitialLabels(
+                per_class=per_class, example_ids=list(initial_example_ids)
+            ),
+            strategy=strategy_value(strategy),
+            batch_size=batch_size,
+            stopping_rule=experiments_pb2.StoppingRule(
+                max_rounds=max_rounds, label_budget=label_budget, target_accuracy=target_accuracy
+            ),
+            trainer=trainer or trainer_pb2.TrainerConfig(),
+            allow_relabel=allow_relabel,
+            max_per_class=max_per_class,
+            seed=seed,
+        )
+        if external_labelers:
+            config.external_labelers.timeout_seconds = label_timeout_seconds
+        else:
+            config.simulated_oracle.CopyFrom(
+                experiments_pb2.SimulatedOracle(
+                    label_column=oracle_label_column, noise_rate=noise_rate, annotator_count=annotator_count
+                )
+            )
+        request = experiments_pb2.CreateExperimentRequest(
+            experiment_id=experiment_id, display_name=display_name, config=config, start=start
+        )
+        return self.experiments.CreateExperiment(request, timeout=self.timeout).experiment
+
+    def get(self, experiment: str) -> experiments_pb2.Experiment:
+        request = experiments_pb2.GetExperimentRequest(name=_name("experiments", experiment))
+        return self.experiments.GetExperiment(request, timeout=self.timeout).experiment
+
+    def list(self) -> list[experiments_pb2.Experiment]:
+        found: list[experiments_pb2.Experiment] = []
+        token = ""
+        while True:
+            page = self.experiments.ListExperiments(
+                experiments_pb2.ListExperimentsRequest(page_size=200, page_token=token), timeout=self.timeout
+            )
+            found.extend(page.experiments)
+            token = page.next_page_token
+            if not token:
+                return found
+
+    def start(self, experiment: str) -> experiments_pb2.Experiment:
+        request = experiments_pb2.StartExperimentRequest(name=_name("experiments", experiment))
+        return self.experiments.StartExperiment(request, timeout=self.timeout).experiment
+
+    def pause(self, experiment: str) -> experiments_pb2.Experiment:
+        request = experiments_pb2.PauseExperimentRequest(name=_name("experiments", experiment))
+        return self.experiments.PauseExperiment(request, timeout=self.timeout).experiment
+
+    def resume(self, experiment: str) -> experiments_pb2.Experiment:
+        request = experiments_pb2.ResumeExperimentRequest(name=_name("experiments", experiment))
+        return self.experiments.ResumeExperiment(request, timeout=self.timeout).experiment
+
+    def cancel(self, experiment: str) -> experiments_pb2.Experiment:
+        request = experiments_pb2.CancelExperimentRequest(name=_name("experiments", experiment))
+        return self.experiments.CancelExperiment(request, timeout=self.timeout).experiment
+
+    def list_rounds(self, experiment: str) -> list[experiments_pb2.Round]:
+        found: list[experiments_pb2.Round] = []
+        token = ""
+        while True:
+            page = self.experiments.ListRounds(
+                experiments_pb2.ListRoundsRequest(
+                    parent=_name("experiments", experiment), page_size=200, page_token=token
+                ),
+                timeout=self.timeout,
+            )
+            found.extend(page.rounds)
+            token = page.next_page_token
+            if not token:
+                return found
+
+    def watch(
+        self, experiment: str, timeout: float | None = None
+    ) -> Iterator[tuple[experiments_pb2.Experiment, experiments_pb2.Round]]:
+        """(experiment, current round) on every change, until the experiment ends."""
+        request = experiments_pb2.WatchExperimentRequest(name=_name("experiments", experiment))
+        for response in self.experiments.WatchExperiment(request, timeout=timeout):
+            yield response.experiment, response.round
+
+    def wait(self, experiment: str, timeout: float = 3600.0) -> experiments_pb2.Experiment:
+        """Blocks until the experiment ends; TimeoutError if it has not within `timeout` seconds.
+
+        Survives a controller restart: the watch is opened again until the deadline."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(
+                    f"{experiment} did not finish within {timeout:.0f}s: {self.get(experiment)}"
+                )
+            try:
+                for current, _ in self.watch(experiment, timeout=left):
+                    if current.state in TERMINAL_STATES:
+                        return current
+            except grpc.RpcError as error:
+                if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                    raise
+                time.sleep(0.5)
+            current = self._get_quietly(experiment)
+            if current is not None and current.state in TERMINAL_STATES:
+                return current
+
+    def _get_quietly(self, experiment: str) -> experiments_pb2.Experiment | None:
+        try:
+            return self.get(experiment)
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.UNAVAILABLE:
+                return None
+            raise
+
+    def rounds_table(self, experiment: str) -> list[dict[str, Any]]:
+        """One dict per round: round, labeled, test_accuracy, seconds, stage_seconds, selected."""
+        return [
+            {
+                "round": r.number,
+                "labeled": r.labeled_count,
+                "test_accuracy": r.test_accuracy,
+                "seconds": round(r.seconds, 3),
+                "stage_seconds": {k: round(v, 3) for k, v in sorted(r.stage_seconds.items())},
+                "selected": len(r.selected_example_ids),
+                "stage": stage_name(r.stage),
+            }
+            for r in self.list_rounds(experiment)
+        ]

@@ -1,0 +1,155 @@
+"""The controller's durable state: one experiment.json per experiment and one JSON file per round.
+
+Everything the round state machine needs to resume after a crash lives in these two records, and
+both are rewritten (atomically on the local backend, one PUT on S3) after every step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf import json_format, timestamp_pb2
+
+from labelloop.core.storage import ObjectStore
+from labelloop.v1 import common_pb2, experiments_pb2
+
+State = experiments_pb2.ExperimentState
+Stage = experiments_pb2.RoundStage
+
+TERMINAL = frozenset(
+    {
+        experiments_pb2.EXPERIMENT_STATE_SUCCEEDED,
+        experiments_pb2.EXPERIMENT_STATE_FAILED,
+        experiments_pb2.EXPERIMENT_STATE_CANCELLED,
+    }
+)
+# Order of the steps of a round; the last round stops after EVALUATE.
+STAGES = (
+    experiments_pb2.ROUND_STAGE_SNAPSHOT,
+    experiments_pb2.ROUND_STAGE_TRAIN,
+    experiments_pb2.ROUND_STAGE_EVALUATE,
+    experiments_pb2.ROUND_STAGE_SCORE,
+    experiments_pb2.ROUND_STAGE_SELECT,
+    experiments_pb2.ROUND_STAGE_LABEL,
+    experiments_pb2.ROUND_STAGE_DONE,
+)
+
+
+def now() -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.GetCurrentTime()
+    return stamp
+
+
+def stage_key(stage: int) -> str:
+    """ "ROUND_STAGE_TRAIN" -> "train": the key used in Round.stage_seconds and metrics."""
+    return experiments_pb2.RoundStage.Name(stage).removeprefix("ROUND_STAGE_").lower()
+
+
+def experiment_prefix(experiment_id: str) -> str:
+    return f"experiments/{experiment_id}/"
+
+
+def experiment_key(experiment_id: str) -> str:
+    return f"experiments/{experiment_id}/experiment.json"
+
+
+def round_key(experiment_id: str, number: int) -> str:
+    return f"experiments/{experiment_id}/rounds/{number}.json"
+
+
+def round_prefix(experiment_id: str, number: int) -> str:
+    """Folder of a round's artifacts (model, arrays, scores)."""
+    return f"experiments/{experiment_id}/rounds/{number}/"
+
+
+def ref_to_dict(ref: common_pb2.ArrayRef) -> dict[str, Any]:
+    return json_format.MessageToDict(ref, preserving_proto_field_name=True)
+
+
+def ref_from_dict(data: dict[str, Any]) -> common_pb2.ArrayRef:
+    return json_format.ParseDict(data, common_pb2.ArrayRef())
+
+
+@dataclass
+class RoundRecord:
+    """A Round plus the working state its steps hand to each other."""
+
+    round: experiments_pb2.Round
+    # Bumped when a trainer operation was lost (trainer restarted): the next request id differs.
+    train_attempt: int = 0
+    # ArrayRefs (as dicts) produced by the steps: pool, test, unlabeled, labeled, *_scores.
+    arrays: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Selected examples that already had a label (chosen for another annotation).
+    relabel_ids: list[str] = field(default_factory=list)
+    # Annotations in the log when the round's snapshot was taken.
+    annotations_before: int = 0
+    # Epoch seconds when waiting for external labelers began (their timeout survives restarts).
+    label_wait_started: float = 0.0
+
+    def array(self, name: str) -> common_pb2.ArrayRef | None:
+        data = self.arrays.get(name)
+        return ref_from_dict(data) if data else None
+
+    def set_array(self, name: str, ref: common_pb2.ArrayRef) -> None:
+        self.arrays[name] = ref_to_dict(ref)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "round": json_format.MessageToDict(self.round, preserving_proto_field_name=True),
+            "train_attempt": self.train_attempt,
+            "arrays": self.arrays,
+            "relabel_ids": self.relabel_ids,
+            "annotations_before": self.annotations_before,
+            "label_wait_started": self.label_wait_started,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RoundRecord:
+        return cls(
+            round=json_format.ParseDict(data["round"], experiments_pb2.Round()),
+            train_attempt=int(data.get("train_attempt", 0)),
+            arrays=dict(data.get("arrays", {})),
+            relabel_ids=list(data.get("relabel_ids", [])),
+            annotations_before=int(data.get("annotations_before", 0)),
+            label_wait_started=float(data.get("label_wait_started", 0.0)),
+        )
+
+
+class RecordStore:
+    """Reads and writes experiment and round records in the object store."""
+
+    def __init__(self, store: ObjectStore):
+        self.store = store
+
+    def save_experiment(self, experiment: experiments_pb2.Experiment) -> None:
+        experiment_id = experiment.name.removeprefix("experiments/")
+        data = json_format.MessageToDict(experiment, preserving_proto_field_name=True)
+        self.store.put_json(experiment_key(experiment_id), {"experiment": data})
+
+    def load_experiment(self, experiment_id: str) -> experiments_pb2.Experiment:
+        data = self.store.get_json(experiment_key(experiment_id))
+        return json_format.ParseDict(data["experiment"], experiments_pb2.Experiment())
+
+    def experiment_exists(self, experiment_id: str) -> bool:
+        return self.store.exists(experiment_key(experiment_id))
+
+    def experiment_ids(self) -> Iterator[str]:
+        for key in self.store.list("experiments/"):
+            parts = key.split("/")
+            if len(parts) == 3 and parts[2] == "experiment.json":
+                yield parts[1]
+
+    def save_round(self, experiment_id: str, record: RoundRecord) -> None:
+        self.store.put_json(round_key(experiment_id, record.round.number), record.to_json())
+
+    def load_rounds(self, experiment_id: str, last: int) -> list[RoundRecord]:
+        """The round records 0..last that exist, in order (probing keys avoids listing model files)."""
+        records = []
+        for number in range(last + 1):
+            key = round_key(experiment_id, number)
+            if self.store.exists(key):
+                records.append(RoundRecord.from_json(self.store.get_json(key)))
+        return records

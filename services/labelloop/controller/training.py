@@ -1,0 +1,61 @@
+"""Pure helpers for the TRAIN step: the idempotent request, progress text, and the retry policy."""
+
+from __future__ import annotations
+
+from labelloop.v1 import common_pb2, trainer_pb2
+
+# Trainer operations that failed because the trainer went away are retried under a new request id.
+MAX_TRAIN_ATTEMPTS = 3
+# google.rpc codes of a run lost rather than failed: CANCELLED (not by us), ABORTED (the trainer
+# restarted mid-run), UNAVAILABLE (the executor could not start it).
+LOST_CODES = frozenset({1, 10, 14})
+DONE = frozenset(
+    {
+        common_pb2.OPERATION_STATE_SUCCEEDED,
+        common_pb2.OPERATION_STATE_FAILED,
+        common_pb2.OPERATION_STATE_CANCELLED,
+    }
+)
+
+
+def training_request(
+    experiment_id: str,
+    number: int,
+    attempt: int,
+    snapshot: str,
+    config: trainer_pb2.TrainerConfig,
+    seed: int,
+    output_uri: str,
+) -> trainer_pb2.CreateTrainingRunRequest:
+    """Request id "{e}-r{n}-train" (then "-a{k}" per retry): a replay finds the same operation."""
+    request_id = f"{experiment_id}-r{number}-train" + (f"-a{attempt}" if attempt else "")
+    trainer = trainer_pb2.TrainerConfig()
+    trainer.CopyFrom(config)
+    trainer.seed = trainer.seed or seed
+    return trainer_pb2.CreateTrainingRunRequest(
+        request_id=request_id,
+        snapshot=snapshot,
+        config=trainer,
+        output_uri=output_uri,
+        labels={"experiment": experiment_id, "round": str(number)},
+    )
+
+
+def progress_text(operation: trainer_pb2.Operation) -> str:
+    """ "train 45%: <trainer message>", the form `labelloop experiments watch` parses."""
+    text = f"train {operation.progress:.0%}"
+    return f"{text}: {operation.progress_message}" if operation.progress_message else text
+
+
+def is_lost(operation: trainer_pb2.Operation | None) -> bool:
+    """True when the run did not fail on its own merits, so training again may succeed."""
+    return operation is None or (
+        operation.state == common_pb2.OPERATION_STATE_CANCELLED or operation.error.code in LOST_CODES
+    )
+
+
+def run_seconds(operation: trainer_pb2.Operation) -> float:
+    """The trainer's wall time of the run (a controller replaying the step only saw its tail)."""
+    if not operation.create_time.seconds:
+        return 0.0
+    return (operation.update_time.ToDatetime() - operation.create_time.ToDatetime()).total_seconds()

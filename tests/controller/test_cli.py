@@ -1,0 +1,117 @@
+"""The `labelloop` command: experiment commands against real services, `up`, and demo helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from labelloop.cli.demo import plot_learning_curve, prepare_output
+from labelloop.cli.local import LocalCluster
+from labelloop.cli.main import main
+from labelloop.cli.progress import format_table
+from labelloop.client import LabelLoopClient
+from labelloop.core.server import channel
+
+
+def run(running: tuple[LocalCluster, LabelLoopClient], *args: str) -> int:
+    local, _ = running
+    return main(["--controller", local.address("controller"), "--store", local.address("store"), *args])
+
+
+def test_experiment_commands(
+    running: tuple[LocalCluster, LabelLoopClient], capsys: pytest.CaptureFixture[str]
+) -> None:
+    create = [
+        "experiments",
+        "create",
+        "cli-1",
+        "--dataset",
+        "digits",
+        "--batch-size",
+        "5",
+        "--per-class",
+        "1",
+    ]
+    assert run(running, *create, "--max-rounds", "1", "--hp", "optim.max_epochs=2", "--annotators", "2") == 0
+    made = json.loads(capsys.readouterr().out)
+    assert made["name"] == "experiments/cli-1" and made["state"] == "EXPERIMENT_STATE_CREATED"
+    assert made["config"]["trainer"]["hyperparameters"] == {"optim.max_epochs": "2"}
+    assert made["config"]["simulated_oracle"]["annotator_count"] == 2
+
+    assert run(running, "experiments", "list") == 0
+    assert "experiments/cli-1  EXPERIMENT_STATE_CREATED" in capsys.readouterr().out
+    assert run(running, "experiments", "cancel", "cli-1") == 0
+    assert json.loads(capsys.readouterr().out)["state"] == "EXPERIMENT_STATE_CANCELLED"
+    assert run(running, "experiments", "watch", "cli-1") == 0  # ends at once: the experiment ended
+    assert "experiments/cli-1: EXPERIMENT_STATE_CANCELLED" in capsys.readouterr().out
+    assert run(running, "experiments", "rounds", "cli-1", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+    assert run(running, "experiments", "get", "ghost") == 1
+    assert "NOT_FOUND" in capsys.readouterr().err
+    assert run(running, "datasets", "get", "digits") == 0
+    assert json.loads(capsys.readouterr().out)["name"] == "datasets/digits"
+
+
+def test_up_runs_every_service_until_sigterm(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "labelloop.cli.main", "up", "--free-ports", "--data", str(tmp_path / "data")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "LABELLOOP_STORAGE_BACKEND": "local"},
+    )
+    try:
+        addresses = {}
+        deadline = time.monotonic() + 120
+        while len(addresses) < 5 and time.monotonic() < deadline:
+            line = process.stdout.readline() if process.stdout else ""
+            assert line, f"`labelloop up` exited early with code {process.poll()}"
+            if match := re.match(r"\s*(\w+)\s+(127\.0\.0\.1:\d+)\s+metrics", line):
+                addresses[match[1]] = match[2]
+        assert set(addresses) == {"store", "trainer", "scorer", "selector", "controller"}
+        for address in addresses.values():
+            health = health_pb2_grpc.HealthStub(channel(address))
+            reply = health.Check(health_pb2.HealthCheckRequest(), timeout=10)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0
+        for address in addresses.values():  # every service stopped with it
+            with pytest.raises(grpc.RpcError):
+                health_pb2_grpc.HealthStub(channel(address)).Check(health_pb2.HealthCheckRequest(), timeout=2)
+        assert (tmp_path / "data" / "logs" / "controller.log").exists()
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_demo_outputs(tmp_path: Path) -> None:
+    rows = [
+        {"round": 0, "labeled": 30, "test_accuracy": 0.5, "seconds": 12.0},
+        {"round": 1, "labeled": 70, "test_accuracy": 0.8, "seconds": 15.5},
+    ]
+    plot_learning_curve(rows, tmp_path / "curve.png", "test")
+    assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = format_table(rows).splitlines()
+    assert table[0].split() == ["round", "labeled", "test", "accuracy", "seconds"]
+    assert table[2].split() == ["1", "70", "0.8000", "15.5"]
+
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("precious")
+    with pytest.raises(SystemExit, match="choose another --output"):
+        prepare_output(foreign)
+    ours = tmp_path / "ours"
+    prepare_output(ours)
+    (ours / "rounds.json").write_text("[]")
+    prepare_output(ours)  # a rerun replaces the previous demo's output
+    assert not (ours / "rounds.json").exists()
