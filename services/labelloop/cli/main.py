@@ -244,7 +244,12 @@ def _add_create_experiment(experiments: argparse._SubParsersAction) -> None:
     create.add_argument("--hp", action="append", default=[], help="AutoGluon hyperparameter KEY=VALUE")
     create.add_argument("--checkpoint", action="append", default=[], help="checkpoint KEY=SOURCE")
     create.add_argument("--time-limit", type=float, default=0.0)
-    create.add_argument("--num-gpus", type=int, default=0)
+    create.add_argument(
+        "--num-gpus",
+        type=int,
+        default=-1,
+        help="GPUs per training run: -1 all visible (CPU when none), 0 CPU only",
+    )
     create.add_argument("--noise-rate", type=float, default=0.0)
     create.add_argument("--annotators", type=int, default=0)
     create.add_argument("--external", action="store_true", help="people label through the store")

@@ -89,7 +89,7 @@ class Entry:
 
 
 class Experiments:
-    def __init__(self, store: ObjectStore, stubs: Stubs, poll_seconds: float = 1.0):
+    def __init__(self, store: ObjectStore, stubs: Stubs, poll_seconds: float = 0.2):
         self.store = store
         self.stubs = stubs
         self.records = RecordStore(store)

@@ -267,6 +267,9 @@ class RoundRunner:
             record.round.stage_seconds["fit"] = result.fit_seconds
             record.round.stage_seconds["predict"] = result.predict_seconds
             self._advance(record, "train", started, EVALUATE)
+            # The trainer's own split of the train stage, for the stage-duration histogram.
+            metrics.STAGE_SECONDS.labels(self.id, "fit").observe(result.fit_seconds)
+            metrics.STAGE_SECONDS.labels(self.id, "predict").observe(result.predict_seconds)
             # A replay after a crash only waited for the tail of the run: take the trainer's time.
             record.round.stage_seconds["train"] = max(
                 record.round.stage_seconds["train"], run_seconds(operation)

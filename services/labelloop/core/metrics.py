@@ -138,7 +138,7 @@ EXPERIMENT_STATE = Gauge(
 LABELS_RECEIVED = Counter("labelloop_labels_received_total", "Labels received from labelers.", ["experiment"])
 STAGE_SECONDS = Histogram(
     "labelloop_round_stage_duration_seconds",
-    "Duration of one round stage (train, predict, score, select, label, evaluate).",
+    "Duration of one round stage (snapshot, train = fit + predict, evaluate, score, select, label).",
     ["experiment", "stage"],
     buckets=_STAGE_BUCKETS,
 )

@@ -70,7 +70,9 @@ def training_frame(spec: JobSpec, store: ObjectStore, examples: pd.DataFrame) ->
         raise FailedPrecondition(
             f"snapshot labels {unknown[:5]} are not among the dataset classes {spec.classes}"
         )
-    frame = examples.merge(labels[["example_id", "label"]], on="example_id", how="inner")
+    columns = [c for c in (spec.image_column, *spec.feature_columns) if c]
+    # Only the model's inputs: the dataset's ground-truth column may itself be named "label".
+    frame = examples[["example_id", *columns]].merge(labels[["example_id", "label"]], on="example_id")
     missing = len(labels) - len(frame)
     if missing:
         log.warning("%d labeled example ids are not in the dataset; they are skipped", missing)
@@ -83,7 +85,6 @@ def training_frame(spec: JobSpec, store: ObjectStore, examples: pd.DataFrame) ->
             f"the labeled set has only the class {frame['label'].iloc[0]!r}: a classifier needs examples "
             "of at least 2 classes; label more examples before training"
         )
-    columns = [c for c in (spec.image_column, *spec.feature_columns) if c]
     return frame[columns].assign(**{LABEL: frame["label"].to_numpy()}).reset_index(drop=True)
 
 

@@ -29,7 +29,7 @@ from labelloop.trainer.executors.base import Executor, JobKind, JobSpec, JobStat
 from labelloop.trainer.operations import OperationRecord
 
 log = logging.getLogger(__name__)
-_POLL_SECONDS = 0.5
+_POLL_SECONDS = 0.1  # local status reads are in-memory; a quick poll keeps rounds short
 
 
 class Trainer:
