@@ -28,12 +28,18 @@ def query(prometheus: str, expr: str) -> list[dict]:
     return body["data"]["result"]
 
 
-def learning_curves(prometheus: str, experiments: Sequence[str]) -> dict[str, Curve]:
-    """{experiment: [(round, labeled, accuracy), ...]} for rounds that have both numbers."""
+def learning_curves(prometheus: str, experiments: Sequence[str], lookback: str = "") -> dict[str, Curve]:
+    """{experiment: [(round, labeled, accuracy), ...]} for rounds that have both numbers.
+
+    lookback (e.g. "1h") reads the last value within that window, for services that have stopped.
+    """
     selector = "|".join(experiments)
     per_metric = {}
     for metric in ("labelloop_round_labeled_examples", "labelloop_round_test_accuracy"):
-        samples = query(prometheus, f'max by (experiment, round) ({metric}{{experiment=~"{selector}"}})')
+        series = f'{metric}{{experiment=~"{selector}"}}'
+        if lookback:
+            series = f"max_over_time({series}[{lookback}])"
+        samples = query(prometheus, f"max by (experiment, round) ({series})")
         per_metric[metric] = {
             (s["metric"]["experiment"], int(s["metric"]["round"])): float(s["value"][1]) for s in samples
         }
@@ -71,8 +77,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--prometheus", required=True, help="e.g. http://127.0.0.1:9090")
     parser.add_argument("--experiment", action="append", required=True, help="experiment id (repeatable)")
     parser.add_argument("--output", type=Path, default=Path("learning-curve.png"))
+    parser.add_argument("--lookback", default="", help="e.g. 1h: include services that have stopped")
     args = parser.parse_args(argv)
-    curves = learning_curves(args.prometheus, args.experiment)
+    curves = learning_curves(args.prometheus, args.experiment, args.lookback)
     print(render(curves, args.output))
 
 
