@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from labelloop.controller import arrays, paging
+from labelloop.controller import arrays
 from labelloop.controller.records import RecordStore, RoundRecord
+from labelloop.core import paging
 from labelloop.core.errors import InvalidArgument
 from labelloop.core.storage import LocalStore
 from labelloop.v1 import common_pb2, experiments_pb2
@@ -106,5 +107,5 @@ def test_paging_walks_every_item_once() -> None:
         if not token:
             break
     assert seen == items
-    with pytest.raises(InvalidArgument, match="does not belong"):
+    with pytest.raises(InvalidArgument, match="was not returned by this listing"):
         paging.paginate("other", items, 3, paging.paginate("things", items, 3, "")[1])

@@ -13,12 +13,11 @@ from typing import TypeVar
 
 from google.protobuf.message import Message
 
-from labelloop.controller import paging
 from labelloop.controller.clients import Stubs, call
 from labelloop.controller.dataset import DatasetView, load_dataset
 from labelloop.controller.records import TERMINAL, RecordStore, RoundRecord, now
 from labelloop.controller.validation import check_against_dataset, check_config
-from labelloop.core import metrics, names
+from labelloop.core import metrics, names, paging
 from labelloop.core.errors import AlreadyExists, FailedPrecondition, NotFound
 from labelloop.core.storage import ObjectStore
 from labelloop.v1 import dataset_store_pb2, experiments_pb2

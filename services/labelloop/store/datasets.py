@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from labelloop.core import paging
 from labelloop.core.errors import AlreadyExists, InvalidArgument, NotFound
 from labelloop.core.metrics import STORE_ANNOTATIONS, STORE_EXAMPLES_INGESTED
 from labelloop.core.names import check_id
 from labelloop.core.storage import ObjectStore
 from labelloop.store import annotations as log_
-from labelloop.store import paging
 from labelloop.store.consensus import consensus
 from labelloop.store.images import ImagePlan, copy_images, plan_images
 from labelloop.store.locks import named_lock
@@ -166,14 +166,14 @@ class DatasetStore:
 
     def list_datasets(self, page_size: int = 0, page_token: str = "") -> Page[DatasetInfo]:
         ids = [key.split("/")[1] for key in self.store.list("datasets/") if _is_dataset_key(key)]
-        page = paging.paginate("datasets", ids, page_size, page_token)
+        page, next_token = paging.paginate("datasets", ids, page_size, page_token)
         infos = []
-        for dataset_id in page.items:
+        for dataset_id in page:
             try:
                 infos.append(self.get_dataset(dataset_id))
             except NotFound:  # deleted since the listing
                 continue
-        return Page(infos, page.next_page_token, page.total_size)
+        return Page(infos, next_token, len(ids))
 
     def delete_dataset(self, dataset_id: str) -> None:
         """Deletes the dataset with its files, annotations and snapshots."""
@@ -217,8 +217,10 @@ class DatasetStore:
         frame = self._examples(info)
         if split:
             frame = frame[frame["split"] == split]
-        page = paging.paginate(f"examples/{dataset_id}/{split}", range(len(frame)), page_size, page_token)
-        rows = frame.iloc[page.items]
+        page, next_token = paging.paginate(
+            f"examples/{dataset_id}/{split}", range(len(frame)), page_size, page_token
+        )
+        rows = frame.iloc[page]
         examples = [
             Example(
                 example_id=row["example_id"],
@@ -228,7 +230,7 @@ class DatasetStore:
             )
             for row in rows.to_dict("records")
         ]
-        return Page(examples, page.next_page_token, page.total_size)
+        return Page(examples, next_token, len(frame))
 
     # Annotations ----------------------------------------------------------------------------
 
@@ -275,9 +277,10 @@ class DatasetStore:
         annotation_set = log_.check_set(annotation_set)
         self.get_dataset(dataset_id)
         annotations = log_.read_log(self.store, dataset_id, annotation_set)
-        return paging.paginate(
+        page, next_token = paging.paginate(
             f"annotations/{dataset_id}/{annotation_set}", annotations, page_size, page_token
         )
+        return Page(page, next_token, len(annotations))
 
     # Snapshots ------------------------------------------------------------------------------
 
@@ -339,9 +342,9 @@ class DatasetStore:
         self.get_dataset(dataset_id)
         prefix = f"datasets/{dataset_id}/snapshots/"
         ids = [k[len(prefix) :].split("/")[0] for k in self.store.list(prefix) if _is_snapshot_key(k, prefix)]
-        page = paging.paginate(f"snapshots/{dataset_id}", ids, page_size, page_token)
-        found = (self._find_snapshot(dataset_id, s) for s in page.items)
-        return Page([s for s in found if s is not None], page.next_page_token, page.total_size)
+        page, next_token = paging.paginate(f"snapshots/{dataset_id}", ids, page_size, page_token)
+        found = (self._find_snapshot(dataset_id, s) for s in page)
+        return Page([s for s in found if s is not None], next_token, len(ids))
 
     def read_snapshot_labels(self, dataset_id: str, snapshot_id: str) -> pd.DataFrame:
         """labels.parquet: example_id, label (consensus), annotation_count."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -10,6 +9,7 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from labelloop.core import paging
 from labelloop.core.errors import InvalidArgument, NotFound
 from labelloop.core.storage import ObjectStore
 from labelloop.trainer.executors.base import JobState
@@ -18,8 +18,6 @@ from labelloop.v1 import common_pb2, trainer_pb2
 log = logging.getLogger(__name__)
 
 PREFIX = "operations/"
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
 
 _STATES = {
     JobState.PENDING: common_pb2.OPERATION_STATE_PENDING,
@@ -115,18 +113,7 @@ def matches(record: OperationRecord, terms: dict[str, str]) -> bool:
 
 
 def page(items: list[Any], page_size: int, token: str) -> tuple[list[Any], str]:
-    if page_size < 0:
-        raise InvalidArgument("page_size must be >= 0")
-    size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    start = 0
-    if token:
-        try:
-            start = int(base64.urlsafe_b64decode(token.encode()).decode())
-        except ValueError:
-            raise InvalidArgument(f"page_token {token!r} is not one this server returned") from None
-    end = start + size
-    next_token = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(items) else ""
-    return items[start:end], next_token
+    return paging.paginate("operations", items, page_size, token)
 
 
 # Protos -----------------------------------------------------------------------------------------

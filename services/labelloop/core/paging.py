@@ -1,4 +1,4 @@
-"""Opaque, offset-based page tokens (AIP-158).
+"""Opaque, offset-based page tokens (AIP-158), shared by every List RPC.
 
 A token names the listing it belongs to, so a token from one listing (or a hand-made one)
 is rejected instead of silently paging through something else.
@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from labelloop.core.errors import InvalidArgument
-from labelloop.store.models import Page
 
 T = TypeVar("T")
 
@@ -48,9 +47,12 @@ def page_size(size: int) -> int:
     return min(size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
 
 
-def paginate(scope: str, items: Sequence[T], size: int, token: str) -> Page[T]:
-    """One page of items; the next token is empty on the last page."""
-    start, count = decode(scope, token), page_size(size)
-    stop = start + count
-    next_token = encode(scope, stop) if stop < len(items) else ""
-    return Page(items=list(items[start:stop]), next_page_token=next_token, total_size=len(items))
+def paginate(scope: str, items: Sequence[T], size: int, token: str) -> tuple[list[T], str]:
+    """One page of items and the next page's token, empty on the last page.
+
+    scope names the listing (e.g. "experiments" or "datasets/d/annotations/default"), so a token
+    is only accepted by the listing that issued it.
+    """
+    start = decode(scope, token)
+    stop = start + page_size(size)
+    return list(items[start:stop]), encode(scope, stop) if stop < len(items) else ""
