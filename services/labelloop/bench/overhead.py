@@ -169,7 +169,7 @@ def compare(result: dict[str, Any]) -> dict[str, Any]:
 def attribution(ref: list[dict[str, Any]], svc: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Mean seconds per round of each stage on both paths. The services' `train` minus fit and
     predict is the job's own overhead: dispatch to the worker, reading examples, writing arrays and
-    the model to the store, and the operation polling of trainer (0.5 s) and controller (1 s)."""
+    the model to the store, and the operation polling of trainer (0.1 s) and controller (0.2 s)."""
 
     def mean(rounds: list[dict[str, Any]], stage: str) -> float:
         return round(statistics.fmean(r["stage_seconds"].get(stage, 0.0) for r in rounds), 3)
