@@ -21,6 +21,15 @@ def test_bytes_json_and_listing(object_store: ObjectStore) -> None:
     assert list(object_store.list("a/")) == ["a/one.txt"]
 
 
+def test_list_folders_is_one_level(object_store: ObjectStore) -> None:
+    object_store.put_bytes("datasets/b/dataset.json", b"{}")
+    object_store.put_bytes("datasets/a/files/x/1.png", b"1")
+    object_store.put_bytes("datasets/top.json", b"{}")
+    assert object_store.list_folders("datasets/") == ["a", "b"]
+    assert object_store.list_folders("datasets/a") == ["files"]
+    assert object_store.list_folders("nothing/") == []
+
+
 def test_missing_object_is_not_found(object_store: ObjectStore) -> None:
     with pytest.raises(NotFound, match="does not exist"):
         object_store.get_bytes("missing/key")

@@ -57,6 +57,11 @@ class ObjectStore(ABC):
         """Every key under prefix, recursively, in lexical order."""
 
     @abstractmethod
+    def list_folders(self, prefix: str) -> list[str]:
+        """Names of the immediate sub-folders of prefix ("datasets/" -> ["digits", ...]), sorted,
+        without walking their contents."""
+
+    @abstractmethod
     def delete(self, key: str) -> None: ...
 
     def create_exclusive(self, key: str, data: bytes) -> bool:
@@ -244,6 +249,10 @@ class LocalStore(ObjectStore):
                     keys.append(key)
         yield from sorted(keys)
 
+    def list_folders(self, prefix: str) -> list[str]:
+        folder = self.path(prefix.rstrip("/")) if prefix.strip("/") else self.root
+        return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 
@@ -335,6 +344,11 @@ class S3Store(ObjectStore):
     def list(self, prefix: str) -> Iterator[str]:
         keys = [o.object_name for o in self.client.list_objects(self.bucket, prefix=prefix, recursive=True)]
         yield from sorted(k for k in keys if k and not k.endswith("/"))
+
+    def list_folders(self, prefix: str) -> list[str]:
+        prefix = prefix.rstrip("/") + "/" if prefix.strip("/") else ""
+        entries = self.client.list_objects(self.bucket, prefix=prefix, recursive=False)
+        return sorted(e.object_name[len(prefix) :].rstrip("/") for e in entries if e.is_dir)
 
     def delete(self, key: str) -> None:
         self.client.remove_object(self.bucket, key)

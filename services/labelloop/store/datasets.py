@@ -165,7 +165,8 @@ class DatasetStore:
             raise NotFound(f"dataset datasets/{dataset_id} does not exist") from None
 
     def list_datasets(self, page_size: int = 0, page_token: str = "") -> Page[DatasetInfo]:
-        ids = [key.split("/")[1] for key in self.store.list("datasets/") if _is_dataset_key(key)]
+        # One level only: a dataset's folder also holds every image file.
+        ids = [d for d in self.store.list_folders("datasets/") if self.store.exists(dataset_key(d))]
         page, next_token = paging.paginate("datasets", ids, page_size, page_token)
         infos = []
         for dataset_id in page:
@@ -356,11 +357,6 @@ class DatasetStore:
         snapshot = self.get_snapshot(dataset_id, snapshot_id)
         matrix = self.store.get_array(snapshot.labels_multiannotator_key)
         return matrix, list(self.store.get_json(snapshot.annotators_key))
-
-
-def _is_dataset_key(key: str) -> bool:
-    parts = key.split("/")
-    return len(parts) == 3 and parts[2] == "dataset.json"
 
 
 def _is_snapshot_key(key: str, prefix: str) -> bool:
