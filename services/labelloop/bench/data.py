@@ -14,6 +14,7 @@ import pandas as pd
 
 from labelloop.core.storage import ObjectStore
 from labelloop.store.datasets import DatasetStore
+from labelloop.store.models import dataset_key
 
 # Not "label": the trainer merges the snapshot's "label" column into the examples (see cli/demo.py).
 LABEL_COLUMN = "digit"
@@ -63,7 +64,7 @@ def ingest_args(dataset: str, folder: Path, rows: int, test_fraction: float) -> 
 def ingest_local(store: ObjectStore, dataset_id: str, ingest: Ingest) -> None:
     """Ingests into a store with the dataset store's code, in this process (no-op if it exists)."""
     datasets = DatasetStore(store)
-    if store.exists(f"datasets/{dataset_id}/dataset.json"):
+    if store.exists(dataset_key(dataset_id)):
         return
     datasets.create_dataset(
         dataset_id,

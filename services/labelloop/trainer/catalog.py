@@ -16,6 +16,7 @@ import grpc
 from labelloop.core import names
 from labelloop.core.errors import FailedPrecondition, NotFound
 from labelloop.core.storage import ObjectStore
+from labelloop.store import models as layout  # the object layout the dataset store writes
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +65,11 @@ class StoreCatalog:
 
     def dataset(self, name: str) -> DatasetInfo:
         (d,) = names.parse(name, "datasets")
-        data = self._json(f"datasets/{d}/dataset.json", name)
+        data = self._json(layout.dataset_key(d), name)
         return DatasetInfo(
             name=name,
             classes=[str(c) for c in data.get("classes", [])],
-            examples_key=_key(
-                self.store, data, "examples_key", "examples_uri", f"datasets/{d}/examples.parquet"
-            ),
+            examples_key=_key(self.store, data, "examples_key", "examples_uri", layout.examples_key(d)),
             image_column=data.get("image_column", "") or "",
             feature_columns=list(data.get("feature_columns", []) or []),
             label_column=data.get("label_column", "") or "",
@@ -78,11 +77,9 @@ class StoreCatalog:
 
     def snapshot(self, name: str) -> SnapshotInfo:
         d, s = names.parse(name, "datasets", "snapshots")
-        base = f"datasets/{d}/snapshots/{s}"
-        data = self._json(f"{base}/snapshot.json", name)
-        return SnapshotInfo(
-            name, _key(self.store, data, "labels_key", "labels_uri", f"{base}/labels.parquet")
-        )
+        base = layout.snapshot_prefix(d, s)
+        data = self._json(f"{base}snapshot.json", name)
+        return SnapshotInfo(name, _key(self.store, data, "labels_key", "labels_uri", f"{base}labels.parquet"))
 
 
 class GrpcCatalog:
@@ -130,9 +127,7 @@ class GrpcCatalog:
         return DatasetInfo(
             name=name,
             classes=list(ds.classes),
-            examples_key=_key(
-                self.store, {"uri": ds.examples_uri}, "", "uri", f"datasets/{d}/examples.parquet"
-            ),
+            examples_key=_key(self.store, {"uri": ds.examples_uri}, "", "uri", layout.examples_key(d)),
             image_column=ds.image_column,
             feature_columns=list(ds.feature_columns),
             label_column=ds.label_column,
@@ -145,5 +140,5 @@ class GrpcCatalog:
         response = self._call("GetSnapshot", dataset_store_pb2.GetSnapshotRequest(name=name), name)
         if response is None:
             return self.fallback.snapshot(name)
-        default = f"datasets/{d}/snapshots/{s}/labels.parquet"
+        default = f"{layout.snapshot_prefix(d, s)}labels.parquet"
         return SnapshotInfo(name, _key(self.store, {"uri": response.snapshot.labels_uri}, "", "uri", default))
