@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 from cleanlab.multiannotator import get_active_learning_scores, get_active_learning_scores_ensemble
-from labelloop.scorer.activelab import ActiveLabParams, fit_activelab, score_unlabeled
+from labelloop.scorer.strategies.activelab import ActiveLabParams, fit_activelab, score_unlabeled
 
 from tests.scorer.data import annotator_labels, probabilities
 

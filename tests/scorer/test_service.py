@@ -9,6 +9,7 @@ import grpc
 import numpy as np
 import pytest
 from labelloop.core.config import Settings, StorageConfig
+from labelloop.core.metrics import SCORER_REGISTRY as REGISTRY
 from labelloop.core.server import Server, channel
 from labelloop.core.storage import LocalStore
 from labelloop.scorer.scoring import Scorer
@@ -16,7 +17,6 @@ from labelloop.scorer.service import registrar
 from labelloop.v1 import common_pb2 as c
 from labelloop.v1 import scorer_pb2 as pb
 from labelloop.v1 import scorer_pb2_grpc as pb_grpc
-from prometheus_client import REGISTRY
 
 from tests.scorer.data import annotator_labels, probabilities, put_array
 from tests.support.ports import free_port
@@ -149,7 +149,7 @@ CASES: dict[str, tuple[grpc.StatusCode, str, Case]] = {
     ),
     "labels_rows": (
         INVALID,
-        "rows",
+        "labels_multiannotator has 11 rows",
         lambda s, g: {"labels_multiannotator": _bad_array(s, "labels11", np.zeros((11, 2)))},
     ),
     "label_range": (
@@ -162,14 +162,28 @@ CASES: dict[str, tuple[grpc.StatusCode, str, Case]] = {
         "example ids",
         lambda s, g: {"unlabeled_probabilities": [_bad_array(s, "ids", _probs(), ids=29)]},
     ),
-    "unspecified": (INVALID, "strategy", lambda s, g: {"strategy": c.STRATEGY_UNSPECIFIED}),
+    "unspecified": (
+        INVALID,
+        "choose one of STRATEGY_ACTIVELAB",
+        lambda s, g: {"strategy": c.STRATEGY_UNSPECIFIED},
+    ),
+    "unknown_strategy": (INVALID, "strategy 99 is not", lambda s, g: {"strategy": 99}),
     "no_unlabeled": (
         INVALID,
         "unlabeled_probabilities is empty",
         lambda s, g: {"unlabeled_probabilities": []},
     ),
     "negative_chunk": (INVALID, "chunk_size", lambda s, g: {"chunk_size": -1}),
-    "labels_without_labeled": (INVALID, "labeled_probabilities", lambda s, g: {"labeled_probabilities": []}),
+    "labels_without_labeled": (
+        INVALID,
+        "without labeled_probabilities",
+        lambda s, g: {"labeled_probabilities": []},
+    ),
+    "labeled_without_labels": (
+        INVALID,
+        "needs labels_multiannotator",
+        lambda s, g: {"labels_multiannotator": None},
+    ),
     "outside_store": (
         INVALID,
         "not inside this store",

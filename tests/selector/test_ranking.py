@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from labelloop.selector.ranking import select, smallest, tie_keys
+from labelloop.selector.batch.lowest_scores import select, smallest, tie_keys
 
 
 def full_sort(scores: np.ndarray, rows: np.ndarray, seed: int) -> np.ndarray:

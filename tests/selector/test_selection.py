@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from labelloop.core.config import Settings, StorageConfig
 from labelloop.core.errors import InvalidArgument, NotFound
+from labelloop.core.metrics import SELECTOR_REGISTRY as REGISTRY
 from labelloop.core.server import Server, channel
 from labelloop.core.storage import LocalStore, ObjectStore
 from labelloop.selector.selection import select_batch
@@ -16,7 +17,6 @@ from labelloop.selector.service import registrar
 from labelloop.v1 import common_pb2 as c
 from labelloop.v1 import selector_pb2 as pb
 from labelloop.v1 import selector_pb2_grpc as pb_grpc
-from prometheus_client import REGISTRY
 
 from tests.scorer.data import put_array
 from tests.support.ports import free_port
@@ -129,17 +129,23 @@ def test_service_selects_and_counts(service) -> None:
 
 
 @pytest.mark.parametrize(
-    ("changes", "code"),
+    ("changes", "code", "message"),
     [
-        ({"batch_size": 0}, grpc.StatusCode.INVALID_ARGUMENT),
-        ({"max_per_class": 1}, grpc.StatusCode.INVALID_ARGUMENT),
-        ({"unlabeled_scores": c.ArrayRef(uri="s3://elsewhere/x.npy")}, grpc.StatusCode.INVALID_ARGUMENT),
-        ({"unlabeled_scores": c.ArrayRef(uri="missing")}, grpc.StatusCode.NOT_FOUND),
+        ({"batch_size": 0}, grpc.StatusCode.INVALID_ARGUMENT, "batch_size is 0"),
+        ({"max_per_class": 1}, grpc.StatusCode.INVALID_ARGUMENT, "max_per_class needs"),
+        (
+            {"unlabeled_scores": c.ArrayRef(uri="s3://elsewhere/x.npy")},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "not inside this store",
+        ),
+        ({"unlabeled_scores": c.ArrayRef(uri="missing")}, grpc.StatusCode.NOT_FOUND, "does not exist"),
+        ({"batch_method": 7}, grpc.StatusCode.INVALID_ARGUMENT, "batch_method 7 is not a batch method"),
     ],
 )
-def test_service_bad_requests(service, changes: dict, code: grpc.StatusCode) -> None:
+def test_service_bad_requests(service, changes: dict, code: grpc.StatusCode, message: str) -> None:
     store, stub = service
     fields = {"unlabeled_scores": stored(store, "ok", [0.1], "o"), "batch_size": 1, **changes}
     with pytest.raises(grpc.RpcError) as info:
         stub.SelectBatch(pb.SelectBatchRequest(**fields), timeout=10)
     assert info.value.code() == code, info.value.details()
+    assert message in info.value.details()

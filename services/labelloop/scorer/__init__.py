@@ -1,1 +1,1 @@
-"""Scorer service: ranks examples for labeling (ActiveLab and baselines), pools read chunk by chunk."""
+"""Scorer service: ranks examples for labeling with plug-in strategies, pools read chunk by chunk."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import grpc
 
+from labelloop.core.api import service_name
 from labelloop.core.server import Registrar
 from labelloop.scorer.scoring import Scorer
 from labelloop.v1 import scorer_pb2 as pb
 from labelloop.v1 import scorer_pb2_grpc as pb_grpc
 
-SERVICE_NAME = "labelloop.v1.ScorerService"
+SERVICE_NAME = service_name(pb)
 
 
 class ScorerServicer(pb_grpc.ScorerServiceServicer):

@@ -1,1 +1,2 @@
-"""Selector service: picks the next batch to label, lowest scores first, deterministically."""
+"""Selector service: picks the next batch to label with a plug-in batch method, lowest scores first by
+default, deterministically."""

@@ -1,7 +1,10 @@
 """The selector's domain logic: pick the next batch to label from stored score arrays.
 
+This module reads the scores, the exclusions and (for max_per_class) the predicted classes; a batch
+selector plug-in (batch/, chosen by the request's batch_method) then chooses the batch as a whole.
 Rules:
-- lowest scores first; ties broken by a seeded hash of the row (same seed, same batch);
+- lowest scores first (the default method); ties broken by a seeded hash of the row (same seed,
+  same batch);
 - never an example in exclude_example_ids (e.g. pending labels);
 - labeled examples compete (with their labeled_scores) only when allow_relabel is set;
 - with max_per_class, at most that many examples per predicted class (argmax of the probabilities),
@@ -18,11 +21,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from labelloop.core.arrays import (
+    StoredArray,
+    open_array,
+    predicted_classes,
+    predicted_classes_of_rows,
+    read_ids,
+)
 from labelloop.core.errors import InvalidArgument
 from labelloop.core.metrics import SELECTOR_SELECTED
 from labelloop.core.storage import ObjectStore
-from labelloop.scorer.arrays import StoredArray, open_array, read_ids
-from labelloop.selector.ranking import select
+from labelloop.selector.batch import batch_selector_for
+from labelloop.selector.batch.base import BatchRequest
 from labelloop.v1 import common_pb2
 
 CHUNK_ROWS = 65536
@@ -65,7 +75,13 @@ def select_batch(
     max_per_class: int = 0,
     unlabeled_probabilities: common_pb2.ArrayRef | None = None,
     labeled_probabilities: common_pb2.ArrayRef | None = None,
+    batch_method: int = 0,
 ) -> list[SelectedExample]:
+    selector = batch_selector_for(batch_method)
+    if selector.needs.embeddings:
+        raise InvalidArgument(
+            f"batch_method {batch_method} needs embeddings, which a SelectBatch request cannot carry yet"
+        )
     if batch_size <= 0:
         raise InvalidArgument(f"batch_size is {batch_size}: ask for at least one example")
     if max_per_class < 0:
@@ -89,14 +105,12 @@ def select_batch(
     candidates = np.arange(len(scores)) if eligible is None else np.flatnonzero(eligible)
 
     classes = None
-    if max_per_class:  # the cap needs every candidate's class
-        classes = np.concatenate([_argmax_all(store, p.probabilities) for p in parts if p.probabilities])
-        positions = select(
-            scores[candidates], candidates, batch_size, seed, classes[candidates], max_per_class
-        )
-    else:
-        positions = select(scores[candidates], candidates, batch_size, seed)
-    rows = candidates[positions]
+    if max_per_class:  # the cap needs every candidate's class (every part has probabilities, see above)
+        arrays = [p.probabilities for p in parts if p.probabilities is not None]
+        classes = np.concatenate([predicted_classes(store, array) for array in arrays])
+    rows = selector.select(BatchRequest(scores, candidates, batch_size, seed, max_per_class, classes))
+    if len(rows) > batch_size:  # a bug in the plug-in, not in the request
+        raise RuntimeError(f"batch_method {batch_method} chose {len(rows)} rows for a batch of {batch_size}")
     predicted = classes[rows] if classes is not None else _predicted_classes(store, parts, rows)
 
     unlabeled_rows = parts[0].scores.rows
@@ -144,24 +158,6 @@ def _read_scores(store: ObjectStore, array: StoredArray) -> np.ndarray:
     return out
 
 
-def _argmax_all(store: ObjectStore, array: StoredArray) -> np.ndarray:
-    out = np.empty(array.rows, dtype=np.int64)
-    chunk = max(1, (CHUNK_ROWS * 16) // max(1, array.shape[1]))
-    for start, rows in store.iter_array_rows(array.key, chunk):
-        out[start : start + len(rows)] = rows.argmax(axis=1)
-    return out
-
-
-def _argmax_rows(store: ObjectStore, array: StoredArray, rows: np.ndarray) -> np.ndarray:
-    """Predicted classes of a few rows, one ranged read each."""
-    row_bytes = array.shape[1] * array.dtype.itemsize
-    out = np.empty(len(rows), dtype=np.int64)
-    for i, row in enumerate(rows.tolist()):
-        data = store.get_range(array.key, array.offset + row * row_bytes, row_bytes)
-        out[i] = np.frombuffer(data, dtype=array.dtype).argmax()
-    return out
-
-
 def _predicted_classes(store: ObjectStore, parts: list[_Part], rows: np.ndarray) -> np.ndarray:
     predicted = np.full(len(rows), -1, dtype=np.int64)
     first = 0
@@ -170,8 +166,8 @@ def _predicted_classes(store: ObjectStore, parts: list[_Part], rows: np.ndarray)
         if part.probabilities is not None and inside.any():
             local = rows[inside] - first
             if len(local) <= ROW_READ_LIMIT:
-                predicted[inside] = _argmax_rows(store, part.probabilities, local)
+                predicted[inside] = predicted_classes_of_rows(store, part.probabilities, local)
             else:
-                predicted[inside] = _argmax_all(store, part.probabilities)[local]
+                predicted[inside] = predicted_classes(store, part.probabilities)[local]
         first += part.scores.rows
     return predicted

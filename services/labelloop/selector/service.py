@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import grpc
 
+from labelloop.core.api import service_name
 from labelloop.core.server import Registrar
 from labelloop.core.storage import ObjectStore
 from labelloop.selector.selection import select_batch
 from labelloop.v1 import selector_pb2 as pb
 from labelloop.v1 import selector_pb2_grpc as pb_grpc
 
-SERVICE_NAME = "labelloop.v1.SelectorService"
+SERVICE_NAME = service_name(pb)
 
 
 class SelectorServicer(pb_grpc.SelectorServiceServicer):
@@ -31,6 +32,7 @@ class SelectorServicer(pb_grpc.SelectorServiceServicer):
             max_per_class=request.max_per_class,
             unlabeled_probabilities=request.unlabeled_probabilities,
             labeled_probabilities=request.labeled_probabilities,
+            batch_method=request.batch_method,
         )
         return pb.SelectBatchResponse(
             examples=[

@@ -1,5 +1,8 @@
 """Exact lowest-k selection with deterministic tie-breaking, without sorting the whole pool.
 
+The plain functions `smallest` and `select` hold the algorithm; the `LowestScores` plug-in at the end
+adapts them to the BatchSelector protocol.
+
 The order is (score ascending, tie key ascending) where the tie key of row r is a seeded bijective
 hash of r (splitmix64). Keys are distinct, so the order is total: the same seed always gives the same
 batch, and another seed reshuffles equal scores. The k smallest are found with np.partition (O(n))
@@ -9,6 +12,8 @@ plus a scan for the rows tied with the k-th score, and only those k are then sor
 from __future__ import annotations
 
 import numpy as np
+
+from labelloop.selector.batch.base import BatchNeeds, BatchRequest
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -88,3 +93,18 @@ def _rank_within_class(classes: np.ndarray) -> np.ndarray:
     ranks = np.empty(len(classes), dtype=np.int64)
     ranks[by_class] = np.arange(len(classes)) - group_start
     return ranks
+
+
+class LowestScores:
+    """The batch_size lowest scores, ties broken by seed, at most max_per_class per predicted class."""
+
+    needs = BatchNeeds()
+
+    def select(self, request: BatchRequest) -> np.ndarray:
+        candidates = request.candidates
+        classes = None if request.classes is None else request.classes[candidates]
+        positions = select(
+            request.scores[candidates], candidates, request.batch_size, request.seed, classes,
+            request.max_per_class,
+        )  # fmt: skip
+        return candidates[positions]

@@ -1,22 +1,27 @@
-"""Checked access to the arrays an ArrayRef names: header, example ids, probability chunks.
+"""Checked access to the arrays an ArrayRef names: header, example ids, probability chunks, predicted
+classes; and the ArrayRefs and id lists that describe arrays a service writes.
 
-Shared by the scorer and the selector. Every check raises InvalidArgument (or NotFound from the
-store) with a message that names the array and says what to fix.
+Shared by the services that read or write arrays (scorer, selector, controller). Every check raises
+InvalidArgument (or NotFound from the store) with a message that names the array and says what to fix;
+read_example_ids takes another error type for arrays that another service, not the caller, wrote.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
-from labelloop.core.errors import InvalidArgument
+from labelloop.core.errors import InvalidArgument, LabelLoopError
 from labelloop.core.storage import ObjectStore
 from labelloop.v1 import common_pb2
 
 # Probability rows must sum to 1 within this (float32 softmax outputs are off by ~1e-7).
 SUM_TOLERANCE = 1e-3
+# Rows per chunk when streaming a probability array to find its predicted classes, per 16 columns.
+ARGMAX_CHUNK_ROWS = 65536 * 16
 
 
 @dataclass(frozen=True)
@@ -51,19 +56,50 @@ def open_array(store: ObjectStore, ref: common_pb2.ArrayRef, name: str, ndim: in
     return StoredArray(name, ref.uri, key, shape, dtype, offset, ref.example_ids_uri)
 
 
+def read_example_ids(
+    store: ObjectStore,
+    ids_uri: str,
+    *,
+    name: str,
+    rows: int | None = None,
+    error: type[LabelLoopError] = InvalidArgument,
+) -> list[str]:
+    """The JSON list of example ids at ids_uri, as strings, checked to have `rows` entries if given.
+
+    name: what the ids belong to, for messages. error: InvalidArgument when the caller supplied the
+    array, e.g. FailedPrecondition when another service wrote it.
+    """
+    ids = store.get_json(store.ref_to_key(ids_uri))
+    if not isinstance(ids, list):
+        raise error(f"{name}.example_ids_uri must name a JSON list of example ids")
+    if rows is not None and len(ids) != rows:
+        raise error(
+            f"{name} has {rows} rows but {ids_uri} lists {len(ids)} example ids: "
+            "they must correspond one to one"
+        )
+    return [str(i) for i in ids]
+
+
 def read_ids(store: ObjectStore, array: StoredArray) -> list[str] | None:
     """The array's example ids (None when it has none), checked to match its rows."""
     if not array.example_ids_uri:
         return None
-    ids = store.get_json(store.ref_to_key(array.example_ids_uri))
-    if not isinstance(ids, list):
-        raise InvalidArgument(f"{array.name}.example_ids_uri must name a JSON list of example ids")
-    if len(ids) != array.rows:
-        raise InvalidArgument(
-            f"{array.name} has {array.rows} rows but {array.example_ids_uri} lists {len(ids)} example ids: "
-            "they must correspond one to one"
-        )
-    return [str(i) for i in ids]
+    return read_example_ids(store, array.example_ids_uri, name=array.name, rows=array.rows)
+
+
+def write_ids(store: ObjectStore, key: str, ids: list[str]) -> str:
+    """Stores a JSON list of example ids; returns its URI, for ArrayRef.example_ids_uri."""
+    store.put_json(key, ids)
+    return store.uri(key)
+
+
+def array_ref(
+    store: ObjectStore, key: str, shape: Sequence[int], dtype: npt.DTypeLike, example_ids_uri: str = ""
+) -> common_pb2.ArrayRef:
+    """The ArrayRef of an array stored at key."""
+    return common_pb2.ArrayRef(
+        uri=store.uri(key), shape=list(shape), dtype=np.dtype(dtype).name, example_ids_uri=example_ids_uri
+    )
 
 
 def check_probability_array(array: StoredArray) -> None:
@@ -109,4 +145,23 @@ def read_probabilities(store: ObjectStore, array: StoredArray, chunk_rows: int) 
     out = np.empty(array.shape, dtype=array.dtype)
     for start, rows, _ in iter_probabilities(store, array, chunk_rows):
         out[start : start + len(rows)] = rows
+    return out
+
+
+def predicted_classes(store: ObjectStore, array: StoredArray) -> np.ndarray:
+    """The argmax class of every row of a [rows, classes] array, streamed chunk by chunk."""
+    out = np.empty(array.rows, dtype=np.int64)
+    chunk = max(1, ARGMAX_CHUNK_ROWS // max(1, array.shape[1]))
+    for start, rows in store.iter_array_rows(array.key, chunk):
+        out[start : start + len(rows)] = rows.argmax(axis=1)
+    return out
+
+
+def predicted_classes_of_rows(store: ObjectStore, array: StoredArray, rows: np.ndarray) -> np.ndarray:
+    """The argmax class of a few rows of a [rows, classes] array, one ranged read each."""
+    row_bytes = array.shape[1] * array.dtype.itemsize
+    out = np.empty(len(rows), dtype=np.int64)
+    for i, row in enumerate(rows.tolist()):
+        data = store.get_range(array.key, array.offset + row * row_bytes, row_bytes)
+        out[i] = np.frombuffer(data, dtype=array.dtype).argmax()
     return out

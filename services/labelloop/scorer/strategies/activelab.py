@@ -1,5 +1,8 @@
 """ActiveLab (cleanlab.multiannotator.get_active_learning_scores[_ensemble]) split for chunked pools.
 
+The plain functions `fit_activelab` and `score_unlabeled` hold the math (cleanlab style); the `ActiveLab`
+plug-in at the end only adapts them to the Strategy protocol.
+
 cleanlab scores the unlabeled rows from those rows plus a few numbers fitted on the labeled set:
 a temperature and a weight per model, and the average annotator weight. `fit_activelab` computes
 those numbers (and the labeled scores) once, with cleanlab's own functions, exactly as cleanlab's
@@ -38,6 +41,7 @@ from cleanlab.multiannotator import (
 from cleanlab.rank import get_label_quality_scores
 
 from labelloop.core.errors import InvalidArgument
+from labelloop.scorer.strategies.base import FitInputs, Fitted, Needs, PoolChunk
 
 SMALL_CONST = 1e-30  # cleanlab's clip floor before taking logs (multiannotator_utils.SMALL_CONST)
 
@@ -176,7 +180,9 @@ def score_unlabeled(
 
     row_sums: each chunk's float64 row sums when the caller already has them (validation does).
     """
-    sums: Sequence[np.ndarray | None] = row_sums if row_sums is not None else [None] * len(chunks)
+    sums: Sequence[np.ndarray | None] = [None] * len(chunks)
+    if row_sums is not None:
+        sums = row_sums
     inv_k = 1 / params.num_classes
     w_a = params.avg_annotator_weight
     if len(chunks) == 1:
@@ -201,3 +207,19 @@ def score_unlabeled(
         weighted += w * s[rows, consensus]
     weighted += w_a * inv_k
     return weighted / (sum(params.model_weights) + w_a)
+
+
+class ActiveLab:
+    # The labeled side's annotator labels fit the temperatures and weights; without a labeled side
+    # cleanlab's defaults apply.
+    needs = Needs(labels_multiannotator=True)
+
+    def fit(self, inputs: FitInputs) -> Fitted[ActiveLabParams]:
+        if not inputs.labeled:
+            return Fitted(ActiveLabParams.unlabeled_only(inputs.num_classes, inputs.num_models), None)
+        assert inputs.labels_multiannotator is not None  # the scorer checks "both or neither"
+        params, labeled_scores = fit_activelab(inputs.labels_multiannotator, inputs.labeled)
+        return Fitted(params, labeled_scores)
+
+    def score(self, state: ActiveLabParams, chunk: PoolChunk) -> np.ndarray:
+        return score_unlabeled(state, chunk.probabilities, chunk.row_sums)
