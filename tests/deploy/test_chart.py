@@ -12,9 +12,11 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+from kubernetes.client import ApiClient
 from labelloop.core.config import DEFAULT_METRICS_PORTS, DEFAULT_PORTS, Settings
-from labelloop.trainer.executors.base import JobKind, JobSpec
-from labelloop.trainer.executors.kubernetes import JobTemplate, build_job, to_manifest
+from labelloop.trainer.contract import JobKind, JobSpec
+from labelloop.trainer.executors.kubernetes.manifests import build_job
+from labelloop.trainer.executors.kubernetes.template import JobTemplate
 
 from tests.deploy.chart import CHART, KUBE_VERSION, lint, lint_problems, render
 from tests.deploy.conftest import VARIANTS, find, notes, one, rendered
@@ -246,7 +248,9 @@ def test_gpu_values_reach_the_training_jobs() -> None:
     """The chart's LABELLOOP_JOB_TEMPLATE, read by the real executor, builds a GPU Job."""
     template = job_template(rendered("gpu-values"))
     assert template.gpus == 1 and template.gpu_resource == "nvidia.com/gpu"
-    job = to_manifest(build_job(spec(num_gpus=-1), "experiments/e1/rounds/3/spec.json", template))
+    job = ApiClient().sanitize_for_serialization(
+        build_job(spec(num_gpus=-1), "experiments/e1/rounds/3/spec.json", template)
+    )
     kubernetes_validate.validate(job, KUBE_VERSION, strict=True)
     pod = job["spec"]["template"]["spec"]
     assert pod["containers"][0]["resources"]["limits"] == {"memory": "32Gi", "nvidia.com/gpu": "1"}
@@ -258,7 +262,7 @@ def test_gpu_values_reach_the_training_jobs() -> None:
     assert shm["emptyDir"] == {"medium": "Memory", "sizeLimit": "8Gi"}
     assert pod["serviceAccountName"] == "labelloop-trainer-job"
     # A run that asks for the CPU holds no GPU.
-    cpu_job = to_manifest(build_job(spec(num_gpus=0), "k", template))
+    cpu_job = ApiClient().sanitize_for_serialization(build_job(spec(num_gpus=0), "k", template))
     assert "nvidia.com/gpu" not in cpu_job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
 
 
@@ -268,7 +272,9 @@ def test_the_jobs_the_trainer_would_create_are_valid(variant: str, manifests: li
     if "LABELLOOP_JOB_TEMPLATE" not in env_of(container(manifests, "trainer")):
         pytest.skip("executor local: no Jobs")
     template = job_template(manifests)
-    job = to_manifest(build_job(spec(), "experiments/e1/rounds/3/spec.json", template))
+    job = ApiClient().sanitize_for_serialization(
+        build_job(spec(), "experiments/e1/rounds/3/spec.json", template)
+    )
     kubernetes_validate.validate(job, KUBE_VERSION, strict=True)
     pod = job["spec"]["template"]["spec"]
     job_env = env_of(pod["containers"][0])

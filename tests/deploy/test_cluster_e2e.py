@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes.client import ApiClient
 from labelloop.core.config import Settings, StorageConfig
 from labelloop.core.storage import LocalStore
-from labelloop.trainer.executors.base import JobKind, JobSpec, JobState
-from labelloop.trainer.executors.kubernetes import KubernetesExecutor, build_job, to_manifest
+from labelloop.trainer.contract import JobKind, JobSpec, JobState
+from labelloop.trainer.executors.kubernetes import KubernetesExecutor
+from labelloop.trainer.executors.kubernetes.manifests import build_job
 
 pytestmark = pytest.mark.cluster
 
@@ -83,10 +85,10 @@ def executor(kube: Any, namespace: str, tmp_path: Path, image: str = JOB_IMAGE) 
     settings = Settings(storage=StorageConfig(backend="local", root=tmp_path / "store"))
     return KubernetesExecutor(
         settings,
+        LocalStore(tmp_path / "store"),
         env={"LABELLOOP_JOB_TEMPLATE": json.dumps(template)},
         batch_api=kube.BatchV1Api(),
         core_api=kube.CoreV1Api(),
-        store=LocalStore(tmp_path / "store"),
         cache_seconds=0,
     )
 
@@ -118,7 +120,8 @@ def test_api_server_accepts_the_job(kube: Any, namespace: str, tmp_path: Path) -
     job = build_job(spec("dry-run"), "experiments/e2e/rounds/1/spec.json", ex.template)
     created = kube.BatchV1Api().create_namespaced_job(namespace, job, dry_run="All")
     assert created.metadata.name == "labelloop-dry-run"
-    assert to_manifest(created.spec.template.spec.containers[0].security_context)["readOnlyRootFilesystem"]
+    container = created.spec.template.spec.containers[0]
+    assert ApiClient().sanitize_for_serialization(container.security_context)["readOnlyRootFilesystem"]
 
 
 def test_a_failing_run_reports_kubernetes_reason_and_pod_exit(
@@ -130,7 +133,9 @@ def test_a_failing_run_reports_kubernetes_reason_and_pod_exit(
     assert status.state == JobState.FAILED, status
     assert "BackoffLimitExceeded" in status.error, status.error
     assert "exit code 1" in status.error, status.error
-    assert ex.cancel_experiment("e2e") == ["fails"]
+    ex.cancel("fails")  # finished: cancelling keeps the Job (and its logs) until its TTL
+    job = kube.BatchV1Api().read_namespaced_job("labelloop-fails", namespace)
+    assert job.metadata.deletion_timestamp is None
 
 
 def test_an_image_that_cannot_be_pulled_is_pending_and_can_be_cancelled(

@@ -8,6 +8,7 @@ packages cover every import of the four services that run in it (and pull in no 
 from __future__ import annotations
 
 import ast
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -23,7 +24,7 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = sorted((ROOT / "docker").glob("*.Dockerfile"))
-SERVICE_REQUIREMENTS = ROOT / "docker" / "requirements-service.txt"
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 CPU_SERVICES = ("store", "scorer", "selector", "controller")
 # What must never be in the slim image: the trainer's heavy stack.
 HEAVY = {
@@ -36,6 +37,23 @@ HEAVY = {
     "transformers",
     "triton",
 }
+
+
+def _requirements_module():
+    spec = importlib.util.spec_from_file_location("docker_requirements", ROOT / "docker" / "requirements.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def image_requirements(*extras: str) -> list[str]:
+    """What docker/requirements.py tells an image to install: the base dependencies plus these extras."""
+    return _requirements_module().requirement_names(PYPROJECT["project"], extras)
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {canonicalize_name(Requirement(line).name) for line in requirements}
 
 
 def hadolint() -> str:
@@ -112,15 +130,51 @@ def test_build_context_is_an_allowlist_of_what_the_dockerfiles_copy() -> None:
     assert (ROOT / "pyproject.toml").exists() and (ROOT / "services").is_dir()
 
 
-def test_service_requirements_are_pinned_by_the_lock() -> None:
-    pins = lock_pins()
-    names = [
-        line for line in SERVICE_REQUIREMENTS.read_text().splitlines() if line and not line.startswith("#")
+def test_requirement_lists_follow_pyproject() -> None:
+    """The lists are pyproject's own: its base dependencies, then its extras, the project's references to
+    its own extras (labelloop[trainer]) expanded; names without versions, extras and markers kept."""
+    project = {
+        "name": "labelloop",
+        "dependencies": ["grpcio==1.85.1", "Pillow<13"],
+        "optional-dependencies": {
+            "trainer": ["torch==2.13.0,!=2.13.0+cpu", "ray[tune]>=2; sys_platform == 'linux'"],
+            "bench": ["labelloop[trainer]", "matplotlib", "grpcio"],
+        },
+    }
+    names = _requirements_module().requirement_names
+    assert names(project, []) == ["grpcio", "Pillow"]
+    assert names(project, ["bench"]) == [
+        "grpcio",
+        "Pillow",
+        "torch",
+        "ray[tune]; sys_platform == 'linux'",
+        "matplotlib",
     ]
+    assert image_requirements() == [Requirement(d).name for d in PYPROJECT["project"]["dependencies"]]
+
+
+@pytest.mark.parametrize("dockerfile, extras", [("service", ""), ("trainer", " trainer")])
+def test_dockerfiles_install_what_pyproject_lists(dockerfile: str, extras: str) -> None:
+    """Each image installs the list derived from pyproject.toml (no parallel hand-kept list), with the lock
+    as constraints."""
+    builder = stages(ROOT / "docker" / f"{dockerfile}.Dockerfile")[0]
+    assert "COPY pyproject.toml requirements.lock docker/requirements.py /src/" in builder
+    run = " ".join(line for line in builder if line.startswith("RUN "))
+    assert f"python /src/requirements.py /src/pyproject.toml{extras} > /tmp/requirements.txt" in run
+    assert re.search(
+        r"pip install [^&]*-r /tmp/requirements\.txt -c /(src/requirements\.lock|tmp/constraints\.txt)", run
+    )
+
+
+@pytest.mark.parametrize("extras", [(), ("trainer",)], ids=["service", "trainer"])
+def test_image_requirements_are_pinned_by_the_lock(extras: tuple[str, ...]) -> None:
+    pins = lock_pins()
+    names = _names(image_requirements(*extras))
     assert names
     for name in names:
-        assert canonicalize_name(name) in pins, f"{name} is not in requirements.lock, so nothing pins it"
-        assert canonicalize_name(name) not in HEAVY
+        assert name in pins, f"{name} is not in requirements.lock, so nothing pins it"
+    if not extras:
+        assert not names & HEAVY
 
 
 def _closure(names: list[str]) -> set[str]:
@@ -175,9 +229,7 @@ def _labelloop_imports(start: list[str]) -> tuple[set[str], set[str]]:
 
 
 def test_slim_image_covers_the_imports_of_the_cpu_services() -> None:
-    closure = _closure(
-        [line for line in SERVICE_REQUIREMENTS.read_text().splitlines() if line and not line.startswith("#")]
-    )
+    closure = _closure(image_requirements())
     assert not closure & HEAVY, f"the slim image would pull {closure & HEAVY}"
     imports, visited = _labelloop_imports([f"labelloop.{s}" for s in CPU_SERVICES])
     assert {"labelloop.core.config", "labelloop.core.storage"} <= visited
@@ -195,7 +247,7 @@ def test_slim_image_covers_the_imports_of_the_cpu_services() -> None:
         )
         if not dists & closure:
             missing[module] = sorted(dists)
-    assert not missing, f"docker/requirements-service.txt lacks what these imports need: {missing}"
+    assert not missing, f"pyproject.toml's base dependencies lack what these imports need: {missing}"
 
 
 def _dockerfile_arg(dockerfile: Path, pattern: str) -> str:
@@ -205,20 +257,17 @@ def _dockerfile_arg(dockerfile: Path, pattern: str) -> str:
 
 
 def test_trainer_image_requirement_filters() -> None:
-    """The grep filters of docker/trainer.Dockerfile, applied to requirements.lock with the same regexes."""
+    """The trainer image's list holds no developer tools, and the CPU flavor's grep filter of
+    docker/trainer.Dockerfile, applied to requirements.lock with the same regex, leaves no CUDA pin."""
     dockerfile = ROOT / "docker" / "trainer.Dockerfile"
+    trainer = _names(image_requirements("trainer"))
+    optional = PYPROJECT["project"]["optional-dependencies"]
+    assert not trainer & _names(optional["dev"]), "dev tools left in the image"
+    assert _names(PYPROJECT["project"]["dependencies"]) | _names(optional["trainer"]) == trainer
+    assert {"torch", "torchvision", "autogluon-multimodal"} <= trainer
     lock = [line for line in (ROOT / "requirements.lock").read_text().splitlines() if line and line[0] != "#"]
-    dev_tools = _dockerfile_arg(dockerfile, r'ARG DEV_TOOLS="([^"]+)"')
-    kept = [line for line in lock if not re.match(rf"^({dev_tools})==", line)]
-    names = {canonicalize_name(Requirement(line).name) for line in kept}
-    optional = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
-    assert not names & {canonicalize_name(Requirement(d).name) for d in optional}, (
-        "dev tools left in the image"
-    )
-    runtime = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert {canonicalize_name(Requirement(d).name) for d in runtime} <= names
     cpu_filter = _dockerfile_arg(dockerfile, r"grep -v -E '(\^\([^']+)' \\")
-    cpu = {canonicalize_name(Requirement(line).name) for line in kept if not re.match(cpu_filter, line)}
+    cpu = {canonicalize_name(Requirement(line).name) for line in lock if not re.match(cpu_filter, line)}
     assert not {n for n in cpu if n.startswith(("nvidia-cu", "nvidia-nccl", "cuda-"))}
     assert {"torch", "torchvision", "triton"}.isdisjoint(cpu)
     assert {"nvidia-ml-py3", "autogluon-multimodal", "timm"} <= cpu  # pynvml is plain Python: keep it

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from labelloop.core.storage import ObjectStore
-from labelloop.trainer.executors.base import JobKind, JobSpec
+from labelloop.trainer.contract import JobKind, JobSpec
 from sklearn.datasets import load_digits
 
 CLASSES = [str(i) for i in range(10)]

@@ -13,7 +13,7 @@ import pytest
 from labelloop.core.errors import FailedPrecondition
 from labelloop.core.storage import LocalStore, ObjectStore
 from labelloop.trainer import data, hparams
-from labelloop.trainer.executors.base import JobKind
+from labelloop.trainer.contract import JobKind
 from labelloop.trainer.job import aligned_probabilities, main, run_job
 
 from tests.trainer.datasets import CLASSES, Fixture, write_digits, write_snapshot

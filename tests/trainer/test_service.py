@@ -11,19 +11,20 @@ import grpc
 import numpy as np
 import pytest
 from labelloop.core.config import Settings, StorageConfig
+from labelloop.core.errors import NotFound
+from labelloop.core.metrics import TRAINER_REGISTRY as REGISTRY
 from labelloop.core.server import Server, channel
 from labelloop.core.storage import LocalStore
 from labelloop.trainer import operations as ops
-from labelloop.trainer.catalog import GrpcCatalog, StoreCatalog
-from labelloop.trainer.executors.base import JobState
+from labelloop.trainer.catalog import DatasetInfo, GrpcCatalog, SnapshotInfo, StoreCatalog
+from labelloop.trainer.contract import JobState
 from labelloop.trainer.executors.local import LocalExecutor
 from labelloop.trainer.runs import Trainer
 from labelloop.trainer.service import register
 from labelloop.v1 import common_pb2, dataset_store_pb2, dataset_store_pb2_grpc, trainer_pb2, trainer_pb2_grpc
-from prometheus_client import REGISTRY
 
 from tests.support.ports import free_port
-from tests.trainer.datasets import Fixture, write_digits, write_snapshot
+from tests.trainer.datasets import CLASSES, Fixture, write_digits, write_snapshot
 
 S = common_pb2
 
@@ -84,7 +85,7 @@ BAD_TRAINING_RUNS = {
     "single class": (
         {"snapshot": "datasets/digits/snapshots/single"},
         grpc.StatusCode.FAILED_PRECONDITION,
-        "2",
+        "labels of only ['4']: a classifier needs at least 2 classes",
     ),
     "no labels": (
         {"snapshot": "datasets/digits/snapshots/empty"},
@@ -128,13 +129,21 @@ BAD_TRAINING_RUNS = {
 }
 
 
+def stored(store: LocalStore) -> dict[str, bytes]:
+    """Every object in the store with its content: what a rejected request must leave as it was."""
+    return {key: store.get_bytes(key) for key in store.list("")}
+
+
 @pytest.mark.parametrize("case", BAD_TRAINING_RUNS, ids=list(BAD_TRAINING_RUNS))
 def test_create_training_run_rejects(env: Env, case: str) -> None:
     changes, code, text = BAD_TRAINING_RUNS[case]
+    before = stored(env.store)
     with pytest.raises(grpc.RpcError) as info:
         env.stub.CreateTrainingRun(train_request(env, **changes), timeout=10)
     assert info.value.code() == code
     assert text in info.value.details()
+    assert stored(env.store) == before  # no operation record, no spec, no output folder
+    assert env.trainer.list()[0] == []
 
 
 @pytest.mark.parametrize(
@@ -170,9 +179,12 @@ def test_create_training_run_rejects(env: Env, case: str) -> None:
     ],
 )
 def test_other_calls_reject(env: Env, call: str, request_: object, code: grpc.StatusCode) -> None:
+    before = stored(env.store)
     with pytest.raises(grpc.RpcError) as info:
         getattr(env.stub, call)(request_, timeout=10)
     assert info.value.code() == code
+    assert stored(env.store) == before
+    assert env.trainer.list()[0] == []
 
 
 def watch_until_done(env: Env, name: str) -> list[trainer_pb2.Operation]:
@@ -289,36 +301,37 @@ def test_train_predict_list_cancel_and_restart(env: Env) -> None:
         restarted.executor.close()
 
 
-class StoreFromFiles(dataset_store_pb2_grpc.DatasetStoreServiceServicer):
-    """A dataset store answering GetDataset/GetSnapshot from the fixture files.
-
-    The real store service is being written elsewhere; this checks the trainer's side of the calls.
+class MovedDatasetStore(dataset_store_pb2_grpc.DatasetStoreServiceServicer):
+    """A dataset store service whose answers differ from the metadata files in the object store (as
+    if the dataset had moved): a catalog that asked it returns these; one that read the files does not.
     """
 
     def __init__(self, store: LocalStore):
-        self.files = StoreCatalog(store)
         self.store = store
 
     def GetDataset(
         self, request: dataset_store_pb2.GetDatasetRequest, context: grpc.ServicerContext
     ) -> dataset_store_pb2.GetDatasetResponse:
-        info = self.files.dataset(request.name)
+        if request.name != "datasets/digits":
+            context.abort(grpc.StatusCode.NOT_FOUND, f"{request.name} does not exist")
         dataset = dataset_store_pb2.Dataset(
-            name=info.name,
-            classes=info.classes,
-            examples_uri=self.store.uri(info.examples_key),
-            image_column=info.image_column,
-            feature_columns=info.feature_columns,
-            label_column=info.label_column,
+            name=request.name,
+            classes=["cat", "dog"],
+            examples_uri=self.store.uri("moved/examples.parquet"),
+            image_column="photo",
+            feature_columns=["whiskers"],
+            label_column="species",
         )
         return dataset_store_pb2.GetDatasetResponse(dataset=dataset)
 
     def GetSnapshot(
         self, request: dataset_store_pb2.GetSnapshotRequest, context: grpc.ServicerContext
     ) -> dataset_store_pb2.GetSnapshotResponse:
-        info = self.files.snapshot(request.name)
+        if request.name != "datasets/digits/snapshots/s1":
+            context.abort(grpc.StatusCode.NOT_FOUND, f"{request.name} does not exist")
+        labels_uri = self.store.uri("moved/labels.parquet")
         return dataset_store_pb2.GetSnapshotResponse(
-            snapshot=dataset_store_pb2.Snapshot(name=info.name, labels_uri=self.store.uri(info.labels_key))
+            snapshot=dataset_store_pb2.Snapshot(name=request.name, labels_uri=labels_uri)
         )
 
 
@@ -328,19 +341,33 @@ def test_grpc_catalog_asks_the_store_and_falls_back(tmp_path: Path) -> None:
     settings = Settings(grpc_port=free_port(), metrics_port=free_port())
 
     def add(server: grpc.Server) -> list[str]:
-        dataset_store_pb2_grpc.add_DatasetStoreServiceServicer_to_server(StoreFromFiles(store), server)
+        dataset_store_pb2_grpc.add_DatasetStoreServiceServicer_to_server(MovedDatasetStore(store), server)
         return ["labelloop.v1.DatasetStoreService"]
 
     server = Server("store", settings, add)
     server.start()
     try:
         catalog = GrpcCatalog(f"127.0.0.1:{server.port}", store)
-        dataset = catalog.dataset("datasets/digits")
-        assert dataset.examples_key == fx.examples_key and dataset.label_column == "digit"
-        assert catalog.snapshot("datasets/digits/snapshots/s1").labels_key == fx.labels_key
-        with pytest.raises(Exception, match="does not exist"):
+        assert catalog.dataset("datasets/digits") == DatasetInfo(
+            name="datasets/digits",
+            classes=["cat", "dog"],
+            examples_key="moved/examples.parquet",
+            image_column="photo",
+            feature_columns=["whiskers"],
+            label_column="species",
+        )
+        assert catalog.snapshot("datasets/digits/snapshots/s1") == SnapshotInfo(
+            "datasets/digits/snapshots/s1", "moved/labels.parquet"
+        )
+        with pytest.raises(NotFound, match="does not exist"):
             catalog.snapshot("datasets/digits/snapshots/nope")
     finally:
         server.stop(grace=0)
     offline = GrpcCatalog(f"127.0.0.1:{free_port()}", store, timeout=2)  # nothing listens: read the files
+    dataset = offline.dataset("datasets/digits")
+    assert (dataset.examples_key, dataset.classes, dataset.label_column) == (
+        fx.examples_key,
+        CLASSES,
+        "digit",
+    )
     assert offline.snapshot("datasets/digits/snapshots/s1").labels_key == fx.labels_key

@@ -18,7 +18,7 @@ import pytest
 from labelloop.core.errors import FailedPrecondition
 from labelloop.core.storage import LocalStore, ObjectStore
 from labelloop.trainer import data
-from labelloop.trainer.executors.base import JobKind
+from labelloop.trainer.contract import JobKind
 from labelloop.trainer.job import _load_shard_examples, main, run_job
 from labelloop.trainer.shards import (
     SHARD_COUNT_ENV,

@@ -108,6 +108,40 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- fail (printf "%s.replicaCount must be 1: LabelLoop runs exactly one %s" $svc $svc) -}}
 {{- end -}}
 {{- end -}}
+{{- $_ := include "labelloop.executor" . -}}{{- /* fails on an unknown trainer.executor */ -}}
+{{- end -}}
+
+{{/* Trainer executors ---------------------------------------------------------------------------- */}}
+
+{{/* What each trainer executor needs from the chart, under the names LABELLOOP_TRAINER_EXECUTOR takes
+     (labelloop.trainer.executors.registry); values.schema.json lists the same names for
+     trainer.executor, and tests/deploy/test_executors.py checks that all three agree.
+       runsJobs:    the trainer starts Kubernetes Jobs (a Role, an API token, LABELLOOP_JOB_TEMPLATE)
+       trainsInPod: training runs inside the trainer pod (the GPUs of trainer.gpu, /dev/shm)
+     Templates ask these traits, never the executor's name. */}}
+{{- define "labelloop.executors" -}}
+kubernetes: {runsJobs: true, trainsInPod: false}
+local: {runsJobs: false, trainsInPod: true}
+{{- end -}}
+
+{{/* The traits of trainer.executor, as YAML; fails naming the choices for an unknown executor. */}}
+{{- define "labelloop.executor" -}}
+{{- $executors := include "labelloop.executors" . | fromYaml -}}
+{{- $name := .Values.trainer.executor | toString -}}
+{{- if not (hasKey $executors $name) -}}
+{{- fail (printf "trainer.executor=%s is not an executor: use one of %s" $name (keys $executors | sortAlpha | join ", ")) -}}
+{{- end -}}
+{{- index $executors $name | toYaml -}}
+{{- end -}}
+
+{{/* "true" when the trainer starts Kubernetes Jobs for its runs, else "". */}}
+{{- define "labelloop.trainer.runsJobs" -}}
+{{- if (include "labelloop.executor" . | fromYaml).runsJobs -}}true{{- end -}}
+{{- end -}}
+
+{{/* "true" when training runs inside the trainer pod, else "". */}}
+{{- define "labelloop.trainer.trainsInPod" -}}
+{{- if (include "labelloop.executor" . | fromYaml).trainsInPod -}}true{{- end -}}
 {{- end -}}
 
 {{- define "labelloop.objectStore.secretName" -}}
@@ -186,7 +220,7 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- if eq $component "trainer" }}
 - name: LABELLOOP_TRAINER_EXECUTOR
   value: {{ $v.trainer.executor | quote }}
-{{- if eq $v.trainer.executor "kubernetes" }}
+{{- if include "labelloop.trainer.runsJobs" $root }}
 - name: LABELLOOP_JOB_TEMPLATE
   value: {{ include "labelloop.jobTemplate" $root | quote }}
 {{- end }}

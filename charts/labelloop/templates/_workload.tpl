@@ -19,7 +19,7 @@
 {{- $component := .component -}}
 {{- $values := index $v $component -}}
 {{- $isTrainer := eq $component "trainer" -}}
-{{- $localTraining := and $isTrainer (eq $v.trainer.executor "local") -}}
+{{- $localTraining := and $isTrainer (eq (include "labelloop.trainer.trainsInPod" $root) "true") -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -52,7 +52,7 @@ spec:
     spec:
       serviceAccountName: {{ include "labelloop.serviceAccountName" . }}
       # Only the trainer talks to the Kubernetes API (to run Jobs).
-      automountServiceAccountToken: {{ and $isTrainer (eq $v.trainer.executor "kubernetes") }}
+      automountServiceAccountToken: {{ and $isTrainer (eq (include "labelloop.trainer.runsJobs" $root) "true") }}
       enableServiceLinks: false
       securityContext:
         {{- toYaml $v.podSecurityContext | nindent 8 }}

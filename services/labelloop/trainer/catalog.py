@@ -13,10 +13,9 @@ from typing import Any, Protocol
 
 import grpc
 
-from labelloop.core import names
+from labelloop.core import layout, names
 from labelloop.core.errors import FailedPrecondition, NotFound
 from labelloop.core.storage import ObjectStore
-from labelloop.store import models as layout  # the object layout the dataset store writes
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +76,9 @@ class StoreCatalog:
 
     def snapshot(self, name: str) -> SnapshotInfo:
         d, s = names.parse(name, "datasets", "snapshots")
-        base = layout.snapshot_prefix(d, s)
-        data = self._json(f"{base}snapshot.json", name)
-        return SnapshotInfo(name, _key(self.store, data, "labels_key", "labels_uri", f"{base}labels.parquet"))
+        data = self._json(layout.snapshot_key(d, s), name)
+        default = layout.snapshot_labels_key(d, s)
+        return SnapshotInfo(name, _key(self.store, data, "labels_key", "labels_uri", default))
 
 
 class GrpcCatalog:
@@ -97,11 +96,11 @@ class GrpcCatalog:
         try:
             return getattr(self.stub, method)(request, timeout=self.timeout)
         except grpc.RpcError as error:
-            code = error.code()  # type: ignore[attr-defined]
+            code = error.code()
             if code == grpc.StatusCode.NOT_FOUND:
-                raise NotFound(f"{name} does not exist (dataset store: {error.details()})") from None  # type: ignore[attr-defined]
+                raise NotFound(f"{name} does not exist (dataset store: {error.details()})") from None
             if code == grpc.StatusCode.INVALID_ARGUMENT:
-                raise FailedPrecondition(f"dataset store rejected {name}: {error.details()}") from None  # type: ignore[attr-defined]
+                raise FailedPrecondition(f"dataset store rejected {name}: {error.details()}") from None
             if code in (
                 grpc.StatusCode.UNAVAILABLE,
                 grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -140,5 +139,5 @@ class GrpcCatalog:
         response = self._call("GetSnapshot", dataset_store_pb2.GetSnapshotRequest(name=name), name)
         if response is None:
             return self.fallback.snapshot(name)
-        default = f"{layout.snapshot_prefix(d, s)}labels.parquet"
+        default = layout.snapshot_labels_key(d, s)
         return SnapshotInfo(name, _key(self.store, {"uri": response.snapshot.labels_uri}, "", "uri", default))

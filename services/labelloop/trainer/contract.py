@@ -1,14 +1,14 @@
-"""The executor interface: the trainer service submits jobs, polls their state, cancels them.
+"""The job contract between the trainer service, its executors and the job entry point (job.py).
 
 A job is fully described by a JobSpec (plain JSON), so it can run in another process or a pod
 that only has the object store: it reads the snapshot from the store and writes the model and
-the probability arrays back under `output_prefix`.
+the probability arrays back under `output_prefix`. An executor reports a job's progress as a
+JobStatus. This module depends on nothing else of the trainer, so both sides can import it.
 """
 
 from __future__ import annotations
 
 import json
-from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -35,14 +35,20 @@ class JobSpec:
     config: dict[str, Any] = field(default_factory=dict)  # TrainerConfig as a dict (json_format)
     labels: dict[str, str] = field(default_factory=dict)  # experiment, round: for pod labels and logs
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values (the kind as its string): what an operation record keeps."""
+        return json.loads(self.to_json())
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobSpec:
+        return cls(**{**data, "kind": JobKind(data["kind"])})
+
+    @classmethod
     def from_json(cls, text: str) -> JobSpec:
-        data = json.loads(text)
-        data["kind"] = JobKind(data["kind"])
-        return cls(**data)
+        return cls.from_dict(json.loads(text))
 
 
 class JobState(StrEnum):
@@ -65,20 +71,3 @@ class JobStatus:
     # On success: the job's result.json content (model key, array keys, seconds, accuracy).
     result: dict[str, Any] = field(default_factory=dict)
     error: str = ""  # on failure: why, for people
-
-
-class Executor(ABC):
-    @abstractmethod
-    def submit(self, spec: JobSpec) -> None:
-        """Starts the job; returns at once."""
-
-    @abstractmethod
-    def status(self, job_id: str) -> JobStatus:
-        """Current state of a submitted job; NotFound if the executor never saw it."""
-
-    @abstractmethod
-    def cancel(self, job_id: str) -> None:
-        """Stops the job if it is still running; a no-op once it is done."""
-
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Releases workers on shutdown."""

@@ -11,7 +11,7 @@ import pandas as pd
 
 from labelloop.core.errors import FailedPrecondition
 from labelloop.core.storage import LocalStore, ObjectStore
-from labelloop.trainer.executors.base import JobSpec
+from labelloop.trainer.contract import JobSpec
 
 log = logging.getLogger(__name__)
 

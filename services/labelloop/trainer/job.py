@@ -28,11 +28,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from labelloop.core import layout
 from labelloop.core.config import Settings
 from labelloop.core.errors import FailedPrecondition
 from labelloop.core.storage import ObjectStore, download_prefix, open_store, upload_folder
 from labelloop.trainer import data, hparams
-from labelloop.trainer.executors.base import JobKind, JobSpec
+from labelloop.trainer.contract import JobKind, JobSpec
 from labelloop.trainer.shards import SPLITS, Shard
 
 log = logging.getLogger(__name__)
@@ -74,9 +75,9 @@ def run_job(
         store.delete(shard.done_key)  # nor a stale done marker of this shard
     report(0.0, "reading examples")
     if shard is None:
-        examples, layout = data.load_examples(spec, store, cache_dir), None
+        examples, placement = data.load_examples(spec, store, cache_dir), None
     else:
-        examples, layout = _load_shard_examples(spec, store, cache_dir, shard)
+        examples, placement = _load_shard_examples(spec, store, cache_dir, shard)
     workdir = Path(tempfile.mkdtemp(prefix=f"labelloop-{spec.job_id}-"))
     try:
         fit_seconds = 0.0
@@ -87,8 +88,8 @@ def run_job(
             report(0.02, "loading model")
             predictor = _load(spec, store, workdir)
             start = FIT_START
-        if shard is not None and layout is not None:
-            summary = _predict_shard(spec, store, predictor, examples, report, start, shard, layout)
+        if shard is not None and placement is not None:
+            summary = _predict_shard(spec, store, predictor, examples, report, start, shard, placement)
             store.put_json(shard.done_key, summary)  # last: its presence means this shard is done
             report(1.0, f"shard {shard.index} of {shard.count} done")
             return summary
@@ -96,8 +97,8 @@ def run_job(
         result["fit_seconds"] = fit_seconds
         if spec.kind == JobKind.TRAIN:
             report(PREDICT_END, "uploading model")
-            upload_folder(store, workdir / "predictor", prefix + "model/")
-            result["model_key"] = prefix + "model/"
+            upload_folder(store, workdir / "predictor", layout.model_prefix(prefix))
+            result["model_key"] = layout.model_prefix(prefix)
         else:
             result["model_key"] = spec.model_key.rstrip("/") + "/"
         store.put_json(prefix + RESULT_FILE, result)  # last: its presence means the job finished
@@ -227,10 +228,10 @@ def _predict_all(
     for split, frame in frames.items():
         probs = probabilities[split]
         ids = frame["example_id"].tolist()
-        store.put_array(f"{prefix}{split}_probabilities.npy", probs)
-        store.put_json(f"{prefix}{split}_example_ids.json", ids)
-        result[f"{split}_probabilities_key"] = f"{prefix}{split}_probabilities.npy"
-        result[f"{split}_example_ids_key"] = f"{prefix}{split}_example_ids.json"
+        store.put_array(layout.probabilities_key(prefix, split), probs)
+        store.put_json(layout.example_ids_key(prefix, split), ids)
+        result[f"{split}_probabilities_key"] = layout.probabilities_key(prefix, split)
+        result[f"{split}_example_ids_key"] = layout.example_ids_key(prefix, split)
         result[f"n_{split}"] = len(ids)
         if split == "test":
             result["test_accuracy"] = _accuracy(probs, frame, spec)
@@ -277,7 +278,7 @@ def _predict_shard(
     report: Report,
     start: float,
     shard: Shard,
-    layout: dict[str, Any],
+    placement: dict[str, Any],
 ) -> dict[str, Any]:
     """Predicts this shard's rows (already sliced, see _load_shard_examples); returns its summary.
 
@@ -297,8 +298,8 @@ def _predict_shard(
         "count": shard.count,
         "classes": list(spec.classes),
         "model_key": spec.model_key.rstrip("/") + "/",
-        "rows": layout["rows"],
-        "totals": layout["totals"],
+        "rows": placement["rows"],
+        "totals": placement["totals"],
         "test_correct": correct,
         "test_known": known,
         "predict_seconds": time.perf_counter() - t0,

@@ -9,15 +9,15 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from labelloop.core import paging
+from labelloop.core import layout, paging
 from labelloop.core.errors import InvalidArgument, NotFound
 from labelloop.core.storage import ObjectStore
-from labelloop.trainer.executors.base import JobState
+from labelloop.trainer.contract import JobState
 from labelloop.v1 import common_pb2, trainer_pb2
 
 log = logging.getLogger(__name__)
 
-PREFIX = "operations/"
+PREFIX = layout.OPERATIONS_PREFIX
 
 _STATES = {
     JobState.PENDING: common_pb2.OPERATION_STATE_PENDING,
@@ -51,7 +51,7 @@ class OperationRecord:
 
     @property
     def key(self) -> str:
-        return f"{PREFIX}{self.id}.json"
+        return layout.operation_key(self.id)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "state": str(self.state)}

@@ -2,8 +2,8 @@
 
 Operations are kept in memory and written to `operations/{id}.json` on every state change, so a
 restarted trainer still answers for finished runs. Runs that were in flight when it stopped
-become FAILED unless the executor can reattach to them (the local one cannot: its worker died
-with the trainer).
+become FAILED unless the executor reattaches to them (the local one cannot: its worker died with
+the trainer; the Kubernetes one finds its Jobs again).
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ from typing import Any
 import grpc
 import pandas as pd
 
-from labelloop.core import metrics, names
+from labelloop.core import layout, metrics, names
 from labelloop.core.errors import FailedPrecondition, InvalidArgument, LabelLoopError, NotFound
 from labelloop.core.storage import ObjectStore
 from labelloop.trainer import operations as ops
 from labelloop.trainer.catalog import Catalog, DatasetInfo
-from labelloop.trainer.executors.base import Executor, JobKind, JobSpec, JobState
+from labelloop.trainer.contract import JobKind, JobSpec, JobState
+from labelloop.trainer.executors.base import Executor
 from labelloop.trainer.operations import OperationRecord
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ class Trainer:
             key = self.store.ref_to_key(output_uri)
         except InvalidArgument as error:
             raise InvalidArgument(f"output_uri: {error}; use a folder of this store") from None
-        if not key.strip("/") or key.startswith(ops.PREFIX) or key.startswith("datasets/"):
+        if not key.strip("/") or key.startswith((layout.OPERATIONS_PREFIX, layout.DATASETS_PREFIX)):
             raise InvalidArgument(
                 f"output_uri {output_uri!r} must be a folder of its own, not the store root, operations/ "
                 "or datasets/ (e.g. 'experiments/e1/rounds/1/')"
@@ -158,7 +159,7 @@ class Trainer:
                 f"{dataset.name} has {len(dataset.classes)} classes; a classifier needs 2+"
             )
         record = OperationRecord(
-            id=op_id, kind=str(kind), request_id=request_id, labels=dict(labels or {}), spec=_spec_dict(spec)
+            id=op_id, kind=str(kind), request_id=request_id, labels=dict(labels or {}), spec=spec.to_dict()
         )
         with self._cond:
             if existing := self._existing(request_id):  # a concurrent retry won the race
@@ -316,13 +317,12 @@ class Trainer:
         self._update(op_id, **changes)
 
     def _recover(self) -> None:
-        """Loads persisted operations; in-flight ones fail unless the executor can reattach."""
-        reattach = bool(getattr(self.executor, "reattach", False))
+        """Loads persisted operations; in-flight ones fail unless the executor reattaches to them."""
         for record in ops.load_all(self.store):
             self._ops[record.id] = record
             if record.request_id:
                 self._by_request[record.request_id] = record.id
-            if not record.state.done and not reattach:
+            if not record.state.done and not self._reattach(record):
                 record.state = JobState.FAILED
                 record.error_code = grpc.StatusCode.ABORTED.value[0]
                 record.error_message = (
@@ -333,6 +333,14 @@ class Trainer:
                 ops.save(self.store, record)
         self._refresh_active_gauge()
 
+    def _reattach(self, record: OperationRecord) -> bool:
+        try:
+            spec = JobSpec.from_dict(record.spec)
+        except (KeyError, TypeError, ValueError) as error:  # a record without (or with an older) spec
+            log.warning("operation %s has no usable job spec (%s): cannot reattach", record.id, error)
+            return False
+        return self.executor.reattach(spec)
+
 
 def _error_code(error: str) -> int:
     """Jobs report "FailedPrecondition: ..." for domain errors: keep their code, else INTERNAL."""
@@ -342,9 +350,3 @@ def _error_code(error: str) -> int:
     if isinstance(cls, type) and issubclass(cls, LabelLoopError):
         return cls.code.value[0]
     return grpc.StatusCode.INTERNAL.value[0]
-
-
-def _spec_dict(spec: JobSpec) -> dict[str, Any]:
-    import json
-
-    return json.loads(spec.to_json())

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from labelloop.core import layout
 from labelloop.core.errors import FailedPrecondition, NotFound
 from labelloop.core.storage import ArrayWriter, ObjectStore
 
@@ -174,8 +175,8 @@ def merge_shards(
     for split in SPLITS:
         total = int(summaries[0]["totals"][split])
         _merge_split(store, folder, prefix, split, summaries, len(classes), total, chunk_rows)
-        result[f"{split}_probabilities_key"] = f"{prefix}{split}_probabilities.npy"
-        result[f"{split}_example_ids_key"] = f"{prefix}{split}_example_ids.json"
+        result[f"{split}_probabilities_key"] = layout.probabilities_key(prefix, split)
+        result[f"{split}_example_ids_key"] = layout.example_ids_key(prefix, split)
         result[f"n_{split}"] = total
     known = sum(int(s["test_known"]) for s in summaries)
     correct = sum(int(s["test_correct"]) for s in summaries)
@@ -262,7 +263,7 @@ def _merge_split(
             f"shard {split} probabilities must be float32, found {sorted(set(map(str, headers)))}"
         )
 
-    out_key = f"{prefix}{split}_probabilities.npy"
+    out_key = layout.probabilities_key(prefix, split)
     if total == 0:
         store.put_array(out_key, np.zeros((0, n_classes), np.float32))
     else:
@@ -278,7 +279,7 @@ def _merge_split(
             writer.abort()
             raise
         writer.close()
-    _merge_ids(store, folder, f"{prefix}{split}_example_ids.json", split, summaries)
+    _merge_ids(store, folder, layout.example_ids_key(prefix, split), split, summaries)
 
 
 def _merge_ids(

@@ -1,16 +1,16 @@
 """A test double of the Kubernetes API for the KubernetesExecutor: FakeKubernetesApi.
 
-It stands in for both kubernetes.client.BatchV1Api and CoreV1Api. It is NOT a cluster: it stores the
-objects it is given, answers reads with recorded API JSON (tests/deploy/fixtures/, hand-written in
-the exact shape the API server returns), and turns that JSON into client models through the real
-client's deserializer, as the real API classes do. Errors are the real client's exception types
-carrying recorded Status bodies. Every call is recorded for assertions.
+It stands in for both kubernetes.client.BatchV1Api and CoreV1Api, with just the calls the executor
+makes (executors/kubernetes/api.py). It is NOT a cluster: it stores the objects it is given, answers
+reads with recorded API JSON (fixtures/ beside this file, hand-written in the exact shape the API
+server returns), and turns that JSON into client models through the real client's deserializer, as
+the real API classes do. Errors are the real client's exception types carrying recorded Status
+bodies. Every call is recorded for assertions.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,33 +28,6 @@ def _deserialize(data: Any, klass: str) -> Any:
     return ApiClient().deserialize(json.dumps(data), klass, "application/json")
 
 
-def _matches(labels: dict[str, str], selector: str | None) -> bool:
-    """Equality-based label selectors ("a=b,c=d"), the only kind the executor sends."""
-    if not selector:
-        return True
-    return all(labels.get(k) == v for k, v in (term.split("=", 1) for term in selector.split(",")))
-
-
-class FakeWatchResponse:
-    """What a watch call returns with _preload_content=False: a streaming HTTP response (urllib3 style)."""
-
-    status = 200
-
-    def __init__(self, lines: list[str]):
-        self.lines = lines
-        self.closed = False
-
-    def stream(self, amt: int | None = None, decode_content: bool = False) -> Iterator[bytes]:
-        for line in self.lines:
-            yield (line + "\n").encode()
-
-    def close(self) -> None:
-        self.closed = True
-
-    def release_conn(self) -> None:
-        pass
-
-
 class FakeKubernetesApi:
     """Test double for BatchV1Api + CoreV1Api (see the module docstring)."""
 
@@ -62,8 +35,6 @@ class FakeKubernetesApi:
         self.jobs: dict[str, dict[str, Any]] = {}  # Job name -> the Job's JSON
         self.pods: dict[str, dict[str, Any]] = {}  # Job name -> a PodList's JSON
         self.calls: list[tuple[str, dict[str, Any]]] = []
-        # Called when a watch opens; returns the JSON lines the stream delivers.
-        self.on_watch: Callable[[], list[str]] = list
 
     # BatchV1Api ------------------------------------------------------------------------------------
 
@@ -87,30 +58,6 @@ class FakeKubernetesApi:
             raise NotFoundException(status=404, reason="Not Found", body=json.dumps(body))
         return _deserialize(self.jobs[name], "V1Job")
 
-    def list_namespaced_job(
-        self,
-        namespace: str,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        watch: bool = False,
-        _preload_content: bool = True,
-        **kwargs: Any,
-    ) -> Any:
-        self.calls.append(
-            (
-                "list_namespaced_job",
-                {"namespace": namespace, "label_selector": label_selector, "watch": watch},
-            )
-        )
-        if watch:
-            assert _preload_content is False  # the real client streams only like this
-            assert field_selector and field_selector.startswith("metadata.name=")
-            return FakeWatchResponse(self.on_watch())
-        items = [j for j in self.jobs.values() if _matches(j["metadata"].get("labels", {}), label_selector)]
-        return _deserialize(
-            {"apiVersion": "batch/v1", "kind": "JobList", "items": items, "metadata": {}}, "V1JobList"
-        )
-
     def delete_namespaced_job(
         self, name: str, namespace: str, propagation_policy: str | None = None, **kw: Any
     ) -> Any:
@@ -120,24 +67,6 @@ class FakeKubernetesApi:
                 status=404, reason="Not Found", body=json.dumps(fixture("status_not_found.json"))
             )
         self.pods.pop(name, None)
-
-    def delete_collection_namespaced_job(
-        self,
-        namespace: str,
-        label_selector: str | None = None,
-        propagation_policy: str | None = None,
-        **kw: Any,
-    ) -> Any:
-        self.calls.append(
-            (
-                "delete_collection_namespaced_job",
-                {"label_selector": label_selector, "propagation_policy": propagation_policy},
-            )
-        )
-        for name in [
-            n for n, j in self.jobs.items() if _matches(j["metadata"].get("labels", {}), label_selector)
-        ]:
-            del self.jobs[name]
 
     # CoreV1Api -------------------------------------------------------------------------------------
 

@@ -13,14 +13,14 @@ import logging
 import multiprocessing as mp
 import queue
 import threading
-import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, Self
 
 from labelloop.core.config import Settings
 from labelloop.core.errors import NotFound
 from labelloop.core.storage import ObjectStore, open_store
-from labelloop.trainer.executors.base import Executor, JobSpec, JobState, JobStatus
+from labelloop.trainer.contract import JobSpec, JobState, JobStatus
+from labelloop.trainer.executors.base import Executor
 
 log = logging.getLogger(__name__)
 _POLL_SECONDS = 0.2
@@ -88,8 +88,6 @@ class _Worker:
 
 
 class LocalExecutor(Executor):
-    reattach = False  # jobs die with the trainer's worker process
-
     def __init__(self, settings: Settings, store: ObjectStore | None = None, prestart: bool = False):
         self.settings = settings
         self.store = store or open_store(settings.storage)
@@ -103,6 +101,10 @@ class LocalExecutor(Executor):
         self._worker: _Worker | None = _Worker(settings) if prestart else None
         self._thread = threading.Thread(target=self._dispatch, name="local-executor", daemon=True)
         self._thread.start()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, store: ObjectStore) -> Self:
+        return cls(settings, store, prestart=True)  # import AutoGluon before round 1 needs it
 
     # Executor interface -------------------------------------------------------------------
 
@@ -136,6 +138,9 @@ class LocalExecutor(Executor):
             self._cancel_requested.add(job_id)
             self._lock.notify_all()
             self._lock.wait_for(lambda: self._statuses[job_id].state.done, timeout)
+
+    def reattach(self, spec: JobSpec) -> bool:
+        return False  # the job died with the previous trainer's worker process
 
     def close(self) -> None:
         with self._lock:
@@ -231,14 +236,3 @@ class LocalExecutor(Executor):
             reason += f": killed by signal {-code}" + (" (out of memory?)" if code == -9 else "")
         with self._lock:
             self._finish(job_id, JobState.FAILED, error=reason, message="failed")
-
-    # For tests and status pages -------------------------------------------------------------
-
-    def worker_pid(self, timeout: float = 60.0) -> int | None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            worker = self._worker
-            if worker is not None and worker.process.pid is not None:
-                return worker.process.pid
-            time.sleep(0.05)
-        return None
