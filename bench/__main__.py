@@ -1,4 +1,4 @@
-"""`python -m labelloop.bench --mode quick|full --output docs`: runs the benchmarks, writes the report.
+"""`python -m bench --mode quick|full --output docs`: runs the benchmarks, writes the report.
 
 Scratch data (data sets, stores, service logs, cached runs) goes under --workdir (default
 bench-output/{mode}, git-ignored); docs/benchmarks.md and docs/benchmarks/ (results.json, plots)
@@ -15,12 +15,12 @@ import warnings
 from dataclasses import replace
 from pathlib import Path
 
-from labelloop.bench.config import BenchConfig, config_for
-from labelloop.bench.harness import PARTS, Workspace, run_curves
+from bench.config import BenchConfig, config_for
+from bench.harness import PARTS, Workspace, run_curves
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m labelloop.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--mode", choices=("quick", "full", "tiny"), default="quick")
     parser.add_argument("--output", default="docs", help="folder of benchmarks.md and benchmarks/")
     parser.add_argument("--workdir", default="", help="scratch folder (default bench-output/{mode})")
@@ -64,18 +64,18 @@ def main(argv: list[str] | None = None) -> int:
             if part == "curves":
                 run_curves(config, ws)
             elif part == "overhead":
-                from labelloop.bench.overhead import run_overhead
+                from bench.overhead import run_overhead
 
                 run_overhead(config, ws)
             elif part == "scale":
-                from labelloop.bench.scale import run_scale
+                from bench.scale import run_scale
 
                 run_scale(config, ws)
             logging.info("part %s took %.0f s", part, time.monotonic() - part_started)
 
-    from labelloop.bench.report import write_report
+    from bench.report import write_report
 
-    command = "python -m labelloop.bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
     written = write_report(config, ws, Path(args.output), time.monotonic() - started, command)
     for path in written:
         print(path)

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from labelloop.bench.config import CurveConfig
-from labelloop.bench.data import Frames
-from labelloop.bench.loop import Fitter, run_loop
-from labelloop.bench.runs import RunCache
+from bench.config import CurveConfig
+from bench.data import Frames
+from bench.loop import Fitter, run_loop
+from bench.runs import RunCache
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +81,9 @@ def run_curves_services(
 # Analysis -------------------------------------------------------------------------------------
 
 
-def summarise(runs: dict[str, dict[int, Run]]) -> dict[str, dict[str, list[float]]]:
+def summarise(runs: dict[str, dict[int, Run]]) -> dict[str, dict[str, Any]]:
     """Per strategy: labeled counts and the mean/std/min/max accuracy over seeds at each."""
-    out: dict[str, dict[str, list[float]]] = {}
+    out: dict[str, dict[str, Any]] = {}  # lists of numbers, and the seed count
     for strategy, by_seed in runs.items():
         labeled = [r["labeled"] for r in next(iter(by_seed.values()))]
         acc = np.array([[r["test_accuracy"] for r in run] for run in by_seed.values()], dtype=float)

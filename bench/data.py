@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-
+from labelloop.core.layout import dataset_key
 from labelloop.core.storage import ObjectStore
 from labelloop.store.datasets import DatasetStore
-from labelloop.store.models import dataset_key
 
 # Not "label": the trainer merges the snapshot's "label" column into the examples (see cli/demo.py).
 LABEL_COLUMN = "digit"

@@ -13,11 +13,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from labelloop.bench import curves, data
-from labelloop.bench.config import BenchConfig, CurveConfig
-from labelloop.bench.loop import Fitter, autogluon_fitter
-from labelloop.bench.runs import RunCache
 from labelloop.core.storage import LocalStore
+
+from bench import curves, data
+from bench.config import BenchConfig, CurveConfig
+from bench.loop import Fitter, autogluon_fitter
+from bench.runs import RunCache
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def inprocess_fitter(
 
 @contextmanager
 def cluster_client(ws: Workspace) -> Iterator[Any]:
-    from labelloop.bench.services_path import running_cluster
+    from bench.services_path import running_cluster
 
     with running_cluster(ws.root / "services") as (_, client):
         yield client
@@ -101,7 +102,7 @@ def run_curves(config: BenchConfig, ws: Workspace, fitter_for: Any = None) -> di
 
 
 def _curves_services(cfg: CurveConfig, ws: Workspace) -> dict[str, dict[int, curves.Run]]:
-    from labelloop.bench.services_path import ensure_dataset, run_experiment
+    from bench.services_path import ensure_dataset, run_experiment
 
     ingest = data.ingest_args(cfg.dataset, ws.data_folder(cfg.dataset, cfg.rows), cfg.rows, cfg.test_fraction)
     did = dataset_id(cfg.dataset, cfg.rows)

@@ -2,7 +2,7 @@
 
 Per round: AutoGluon MultiModalPredictor.fit on the labeled rows, predict_proba on pool and test,
 test accuracy, scores (ActiveLab through cleanlab.multiannotator.get_active_learning_scores; the
-baselines through the scorer's own per-row formulas; random from a seeded generator), np.argsort
+other strategies through the scorer's own plug-ins; random from a seeded generator), np.argsort
 for the batch, and the oracle's labels. The trainer settings come from the trainer's own
 `hparams.fit_args`, so a config means the same model on both paths. Initial labels come from the
 controller's `per_class_ids` with the same seed, so both paths start from the same labeled set.
@@ -21,11 +21,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from labelloop.bench.data import LABEL_COLUMN, Frames
 from labelloop.controller.initial import per_class_ids
+from labelloop.core.api import enum_value
 from labelloop.core.storage import ObjectStore
-from labelloop.scorer import strategies as st
+from labelloop.scorer.strategies import strategy_for
+from labelloop.scorer.strategies.base import FitInputs, PoolChunk
+from labelloop.v1 import common_pb2
+
+from bench.data import LABEL_COLUMN, Frames
 
 log = logging.getLogger(__name__)
 
@@ -97,23 +100,23 @@ def autogluon_fitter(
 def scores_for(
     strategy: str, unlabeled: np.ndarray, labeled: np.ndarray, labels: np.ndarray, rng: np.random.Generator
 ) -> np.ndarray:
-    """Lower first. ActiveLab is cleanlab's own function on the whole arrays (the reference)."""
+    """Lower first. ActiveLab is cleanlab's own function on the whole arrays (the reference), random the
+    loop's own generator; every other strategy is the scorer's plug-in on the whole pool."""
+    label_matrix = labels[:, np.newaxis].astype(float)
     if strategy == "activelab":
         from cleanlab.multiannotator import get_active_learning_scores
 
-        _, unlabeled_scores = get_active_learning_scores(
-            labels[:, np.newaxis].astype(float), labeled, unlabeled
-        )
+        _, unlabeled_scores = get_active_learning_scores(label_matrix, labeled, unlabeled)
         return np.asarray(unlabeled_scores, dtype=np.float64)
-    if strategy == "least_confidence":
-        return st.least_confidence_scores(unlabeled)
-    if strategy == "margin":
-        return st.margin_scores(unlabeled)
-    if strategy == "entropy":
-        return st.entropy_scores(unlabeled)
     if strategy == "random":
         return rng.random(len(unlabeled))
-    raise ValueError(f"unknown strategy {strategy!r}")
+    try:
+        plugin = strategy_for(enum_value(common_pb2.Strategy, strategy))
+    except ValueError as error:
+        raise ValueError(f"unknown strategy {strategy!r}") from error
+    fitted = plugin.fit(FitInputs(unlabeled.shape[1], 1, 0, [labeled], label_matrix))
+    row_sums = np.einsum("ij->i", unlabeled, dtype=np.float64)
+    return np.asarray(plugin.score(fitted.state, PoolChunk(0, [unlabeled], [row_sums])), dtype=np.float64)
 
 
 def run_loop(
@@ -142,7 +145,7 @@ def run_loop(
         started = t = time.perf_counter()
         # Pool order, as the trainer's merge of examples and snapshot labels gives: AutoGluon's
         # internal validation split depends on row order.
-        rows = sorted(position[i] for i in labels)
+        rows = np.array(sorted(position[i] for i in labels), dtype=int)
         train = pool.iloc[rows].assign(**{LABEL: [labels[i] for i in pool["example_id"].iloc[rows]]})
         predict = fitter(train, frames.feature_columns, classes, seed)
         seconds["fit"], t = _lap(t)

@@ -32,7 +32,7 @@ def render(r: dict[str, Any]) -> str:
         "```",
         "make bench              # quick mode (about 15-20 min on 2 cores): fewer seeds, pools up to 1M",
         "make bench MODE=full    # the committed results",
-        "# or: .venv/bin/python -m labelloop.bench --mode full --output docs [--parts curves,overhead,scale]",
+        "# or: .venv/bin/python -m bench --mode full --output docs [--parts curves,overhead,scale]",
         "#     [--curve-path services]  (label-efficiency runs through the five services)",
         "```",
         "",
@@ -99,7 +99,7 @@ def _headlines(r: dict[str, Any]) -> list[str]:
 
 def _shortfalls(r: dict[str, Any]) -> list[str]:
     """What this run did not measure that the issue asks for (the details follow in each section)."""
-    from labelloop.bench.data import DATASETS
+    from bench.data import DATASETS
 
     out = []
     curves = r["label_efficiency"].get("datasets", {})
@@ -141,7 +141,7 @@ def _curves(r: dict[str, Any]) -> list[str]:
         out.append("Runs went through the five services (LocalCluster + LabelLoopClient), one after another.")
     else:
         out.append(
-            "**Path.** These runs used the in-process loop (`labelloop.bench.loop`: the same AutoGluon fit "
+            "**Path.** These runs used the in-process loop (`bench.loop`: the same AutoGluon fit "
             "arguments, cleanlab's `get_active_learning_scores` for ActiveLab, the scorer's own formulas "
             "for the baselines, `np.argsort` for the batch), not the services: an AutoGluon fit has a fixed "
             "cost of seconds and the compute budget on 2 shared cores did not allow the services' extra "

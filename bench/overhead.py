@@ -15,10 +15,10 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from labelloop.bench import data
-from labelloop.bench.config import BenchConfig, OverheadConfig
-from labelloop.bench.harness import Workspace, dataset_id, inprocess_fitter, prepare_inprocess
-from labelloop.bench.loop import run_loop
+from bench import data
+from bench.config import BenchConfig, OverheadConfig
+from bench.harness import Workspace, dataset_id, inprocess_fitter, prepare_inprocess
+from bench.loop import run_loop
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def _reference(cfg: OverheadConfig, ws: Workspace) -> dict[str, Any]:
 
 
 def _services(cfg: OverheadConfig, ws: Workspace) -> dict[str, Any]:
-    from labelloop.bench.services_path import ensure_dataset, run_experiment, running_cluster
+    from bench.services_path import ensure_dataset, run_experiment, running_cluster
 
     ingest = data.ingest_args(cfg.dataset, ws.data_folder(cfg.dataset, cfg.rows), cfg.rows, cfg.test_fraction)
     did = dataset_id(cfg.dataset, cfg.rows)
@@ -96,7 +96,6 @@ def _services(cfg: OverheadConfig, ws: Workspace) -> dict[str, Any]:
 def _grpc_latency(address: str) -> dict[str, float]:
     """Round trip of the smallest RPC (health check) on a warm channel: the floor of a gRPC hop."""
     from grpc_health.v1 import health_pb2, health_pb2_grpc
-
     from labelloop.core.server import channel
 
     stub = health_pb2_grpc.HealthStub(channel(address))

@@ -10,10 +10,10 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from labelloop.bench import plots
-from labelloop.bench.config import BenchConfig
-from labelloop.bench.harness import Workspace
-from labelloop.bench.markdown import render
+from bench import plots
+from bench.config import BenchConfig
+from bench.harness import Workspace
+from bench.markdown import render
 
 SCHEMA_VERSION = 1
 HEADLINES = (

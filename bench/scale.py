@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -24,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from labelloop.bench.config import BenchConfig, ScaleConfig
-from labelloop.bench.harness import Workspace
 from labelloop.core.storage import ArrayWriter, LocalStore
+
+from bench.config import BenchConfig, ScaleConfig
+from bench.harness import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +64,18 @@ def generate_labeled(store: LocalStore, classes: int, seed: int) -> None:
     store.put_array("labeled/labels.npy", labels)
 
 
+# The folder holding bench/: the worker runs as `python -m bench.scale_worker` from any cwd.
+_REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
 def _worker(kind: str, args: dict[str, Any]) -> dict[str, Any]:
+    path = os.pathsep.join(p for p in (str(_REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
     done = subprocess.run(
-        [sys.executable, "-m", "labelloop.bench.scale_worker", kind, json.dumps(args)],
+        [sys.executable, "-m", "bench.scale_worker", kind, json.dumps(args)],
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, "PYTHONPATH": path},
     )
     if done.returncode != 0:
         return {"error": f"exit {done.returncode}: {done.stderr.strip()[-2000:]}"}

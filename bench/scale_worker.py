@@ -1,4 +1,4 @@
-"""One measurement in its own process, so its peak RSS is its own: `python -m labelloop.bench.scale_worker
+"""One measurement in its own process, so its peak RSS is its own: `python -m bench.scale_worker
 {scorer|cleanlab|selector} ARGS_JSON`. Prints one JSON line: seconds, peak_rss_bytes, base_rss_bytes
 (after imports, before the measurement).
 """
@@ -72,7 +72,7 @@ def cleanlab(args: dict[str, Any]) -> dict[str, Any]:
 
 def selector(args: dict[str, Any]) -> dict[str, Any]:
     from labelloop.core.storage import LocalStore
-    from labelloop.selector.ranking import select
+    from labelloop.selector.batch.lowest_scores import select
     from labelloop.selector.selection import select_batch
     from labelloop.v1 import common_pb2
 

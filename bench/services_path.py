@@ -8,11 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from labelloop.bench.data import SPLIT_SEED, Ingest
 from labelloop.cli.local import SERVICES, LocalCluster, Ports
 from labelloop.client import LabelLoopClient, trainer_config
 from labelloop.core.config import StorageConfig
 from labelloop.v1 import experiments_pb2
+
+from bench.data import SPLIT_SEED, Ingest
 
 
 def _free_port() -> int:

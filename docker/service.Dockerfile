@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # The slim image of the dataset store, scorer, selector and round controller:
 #   python -m labelloop.<store|scorer|selector|controller>
-# No torch, AutoGluon or CUDA (docker/requirements-service.txt); the trainer has its own image.
+# No torch, AutoGluon or CUDA: pyproject.toml's base dependencies only (docker/requirements.py derives
+# the list, requirements.lock gives the versions); the trainer has its own image.
 # Build from the repository root: docker build -f docker/service.Dockerfile -t labelloop .
 
 # Pinned base (bump deliberately; pin a digest too for reproducible builds).
@@ -11,12 +12,13 @@ FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-COPY requirements.lock docker/requirements-service.txt /src/
+COPY pyproject.toml requirements.lock docker/requirements.py /src/
 # Binary wheels only, so no compiler is needed here and none can leak into the final stage.
 RUN pip install --no-cache-dir pip==26.3 \
+ && python /src/requirements.py /src/pyproject.toml > /tmp/requirements.txt \
  && pip install --no-cache-dir --only-binary=:all: \
-      -r /src/requirements-service.txt -c /src/requirements.lock
-COPY pyproject.toml README.md /src/
+      -r /tmp/requirements.txt -c /src/requirements.lock
+COPY README.md /src/
 COPY services /src/services
 RUN pip install --no-cache-dir --no-deps /src
 

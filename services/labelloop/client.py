@@ -17,12 +17,14 @@ grpc.RpcError with the service's status code and a message that says what to fix
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import grpc
 
+from labelloop.core.api import TERMINAL_EXPERIMENT_STATES, enum_name, enum_value
 from labelloop.core.server import channel
 from labelloop.v1 import (
     common_pb2,
@@ -33,29 +35,21 @@ from labelloop.v1 import (
     trainer_pb2,
 )
 
-TERMINAL_STATES = frozenset(
-    {
-        experiments_pb2.EXPERIMENT_STATE_SUCCEEDED,
-        experiments_pb2.EXPERIMENT_STATE_FAILED,
-        experiments_pb2.EXPERIMENT_STATE_CANCELLED,
-    }
-)
 
-
-def strategy_value(strategy: str | int) -> int:
+def strategy_value(strategy: str | int) -> common_pb2.Strategy:
     """ "activelab" / "STRATEGY_ACTIVELAB" / 1 -> common_pb2.STRATEGY_ACTIVELAB."""
-    if isinstance(strategy, int):
-        return strategy
-    name = strategy.upper()
-    return common_pb2.Strategy.Value(name if name.startswith("STRATEGY_") else f"STRATEGY_{name}")
+    value = strategy if isinstance(strategy, int) else enum_value(common_pb2.Strategy, strategy)
+    return cast("common_pb2.Strategy", value)  # the stubs type enum values as their enum; they are ints
 
 
 def state_name(state: int) -> str:
-    return experiments_pb2.ExperimentState.Name(state).removeprefix("EXPERIMENT_STATE_")
+    """EXPERIMENT_STATE_RUNNING -> "RUNNING"."""
+    return enum_name(experiments_pb2.ExperimentState, state).upper()
 
 
 def stage_name(stage: int) -> str:
-    return experiments_pb2.RoundStage.Name(stage).removeprefix("ROUND_STAGE_").lower()
+    """ROUND_STAGE_TRAIN -> "train"."""
+    return enum_name(experiments_pb2.RoundStage, stage)
 
 
 def _name(collection: str, value: str) -> str:
@@ -257,8 +251,8 @@ class LabelLoopClient:
         request = experiments_pb2.CancelExperimentRequest(name=_name("experiments", experiment))
         return self.experiments.CancelExperiment(request, timeout=self.timeout).experiment
 
-    def list_rounds(self, experiment: str) -> list[experiments_pb2.Round]:
-        found: list[experiments_pb2.Round] = []
+    def list_rounds(self, experiment: str) -> builtins.list[experiments_pb2.Round]:
+        found: builtins.list[experiments_pb2.Round] = []
         token = ""
         while True:
             page = self.experiments.ListRounds(
@@ -293,15 +287,15 @@ class LabelLoopClient:
                 )
             try:
                 for current, _ in self.watch(experiment, timeout=left):
-                    if current.state in TERMINAL_STATES:
+                    if current.state in TERMINAL_EXPERIMENT_STATES:
                         return current
             except grpc.RpcError as error:
                 if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                     raise
                 time.sleep(0.5)
-            current = self._get_quietly(experiment)
-            if current is not None and current.state in TERMINAL_STATES:
-                return current
+            latest = self._get_quietly(experiment)
+            if latest is not None and latest.state in TERMINAL_EXPERIMENT_STATES:
+                return latest
 
     def _get_quietly(self, experiment: str) -> experiments_pb2.Experiment | None:
         try:
@@ -311,7 +305,7 @@ class LabelLoopClient:
                 return None
             raise
 
-    def rounds_table(self, experiment: str) -> list[dict[str, Any]]:
+    def rounds_table(self, experiment: str) -> builtins.list[dict[str, Any]]:
         """One dict per round: round, labeled, test_accuracy, seconds, stage_seconds, selected."""
         return [
             {

@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from labelloop.bench.config import CurveConfig, ScaleConfig, config_for
-from labelloop.bench.harness import Workspace, run_curves
-from labelloop.bench.overhead import compare
-from labelloop.bench.report import HEADLINES, write_report
-from labelloop.bench.scale import run_scale
+
+from bench.config import CurveConfig, ScaleConfig, config_for
+from bench.harness import Workspace, run_curves
+from bench.overhead import compare
+from bench.report import HEADLINES, write_report
+from bench.scale import run_scale
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

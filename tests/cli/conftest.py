@@ -17,7 +17,9 @@ ROWS = 200  # 140 pool examples after the 30% test split
 @pytest.fixture(scope="package")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalCluster, LabelLoopClient]]:
     workdir = tmp_path_factory.mktemp("cli")
-    local = cluster(workdir, StorageConfig(backend="local", root=workdir / "store"), services=("store", "controller"))
+    local = cluster(
+        workdir, StorageConfig(backend="local", root=workdir / "store"), services=("store", "controller")
+    )
     with local:
         client = client_for(local)
         ingest_tabular_digits(client, workdir / "data", rows=ROWS)

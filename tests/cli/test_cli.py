@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from labelloop.cli import demo
 from labelloop.cli.demo import plot_learning_curve, prepare_output
 from labelloop.cli.local import LocalCluster
 from labelloop.cli.main import main
@@ -27,6 +28,7 @@ def run(running: tuple[LocalCluster, LabelLoopClient], *args: str) -> int:
     return main(["--controller", local.address("controller"), "--store", local.address("store"), *args])
 
 
+@pytest.mark.integration
 def test_experiment_commands(
     running: tuple[LocalCluster, LabelLoopClient], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -62,6 +64,7 @@ def test_experiment_commands(
     assert json.loads(capsys.readouterr().out)["name"] == "datasets/digits"
 
 
+@pytest.mark.integration
 def test_up_runs_every_service_until_sigterm(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "labelloop.cli.main", "up", "--free-ports", "--data", str(tmp_path / "data")],
@@ -115,3 +118,10 @@ def test_demo_outputs(tmp_path: Path) -> None:
     (ours / "rounds.json").write_text("[]")
     prepare_output(ours)  # a rerun replaces the previous demo's output
     assert not (ours / "rounds.json").exists()
+
+
+def test_demo_says_which_extra_it_lacks_before_starting(monkeypatch: pytest.MonkeyPatch) -> None:
+    demo.require_demo_extra()  # this environment has everything (make venv installs labelloop[demo])
+    monkeypatch.setattr(demo, "DEMO_MODULES", ("matplotlib", "labelloop_no_such_module"))
+    with pytest.raises(SystemExit, match=r"needs labelloop_no_such_module: pip install 'labelloop\[demo\]'"):
+        demo.require_demo_extra()

@@ -28,6 +28,23 @@ BOUNDED_LABELS = {
 }
 
 
+EVERY_SERVICE = "every service (interceptor)"
+# The naming convention: a metric's prefix says which service records it (the controller's carry none).
+OWNER_BY_PREFIX = [
+    ("grpc_server_", EVERY_SERVICE),
+    ("labelloop_trainer_", "trainer"),
+    ("labelloop_scorer_", "scorer"),
+    ("labelloop_selector_", "selector"),
+    ("labelloop_store_", "store"),
+    ("labelloop_", "controller"),
+]
+
+
+def owner_by_name(name: str) -> str:
+    """Who should record a metric, by its name alone (independent of where the code registers it)."""
+    return next(owner for prefix, owner in OWNER_BY_PREFIX if name.startswith(prefix))
+
+
 @dataclass(frozen=True)
 class MetricInfo:
     name: str  # the name queries use: counters with _total, histograms without _bucket
@@ -38,18 +55,16 @@ class MetricInfo:
 
     @property
     def service(self) -> str:
-        """Who records it, from the metric's name."""
-        if self.name.startswith("grpc_server_"):
-            return "every service (interceptor)"
-        for prefix, owner in [
-            ("labelloop_trainer_", "trainer"),
-            ("labelloop_scorer_", "scorer"),
-            ("labelloop_selector_", "selector"),
-            ("labelloop_store_", "store"),
-        ]:
-            if self.name.startswith(prefix):
-                return owner
-        return "controller"
+        """Who records it: the service whose registry (whose /metrics page) holds it."""
+        owners = [
+            service
+            for service, registry in core_metrics.REGISTRIES.items()
+            if self.metric._name in {family.name for family in registry.collect()}
+        ]
+        if len(owners) == len(core_metrics.REGISTRIES):
+            return EVERY_SERVICE
+        assert len(owners) == 1, f"{self.name} is registered by {owners}: one service records it"
+        return owners[0]
 
 
 def core_metric_objects() -> list[MetricWrapperBase]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from labelloop.cli.local import SERVICES, LocalCluster
 
-from tests.observability.catalog import Exposition, catalog, parse_exposition
+from tests.observability.catalog import EVERY_SERVICE, Exposition, catalog, owner_by_name, parse_exposition
 from tests.observability.dashboard import GRAFANA_VARIABLES, all_panels, expressions, load, targets
 from tests.observability.promql import FUNCTIONS, analyse, base_name
 from tests.support.cluster import scrape
@@ -175,20 +175,23 @@ def expositions(services: LocalCluster) -> dict[str, Exposition]:
 
 
 @pytest.mark.integration
-def test_every_service_serves_metrics_on_its_own_port(
+def test_every_service_serves_its_own_metrics_on_its_own_port(
     services: LocalCluster, expositions: dict[str, Exposition]
 ) -> None:
+    """Each page declares the gRPC metrics and its own service's, and none of another service's."""
     ports = {services.ports[name].metrics for name in SERVICES} | {
         services.ports[name].grpc for name in SERVICES
     }
     assert len(ports) == 2 * len(SERVICES)
     for name, exposed in expositions.items():
-        for family in (
-            "grpc_server_handled_total",
-            "grpc_server_handling_seconds",
-            "labelloop_round_test_accuracy",
-        ):
-            assert exposed.offers(family), f"{name} does not expose {family}"
+        # Families as the page's "# TYPE" lines declare them, with series or not.
+        declared = {info.name for info in catalog() if info.name in exposed.types}
+        # Expected from the names (not from the registries the services serve, which this checks).
+        own = {info.name for info in catalog() if owner_by_name(info.name) in (name, EVERY_SERVICE)}
+        assert declared == own, (
+            f"{name}: missing {sorted(own - declared)}, exposes others' {sorted(declared - own)}"
+        )
+        assert {"grpc_server_handled_total", "grpc_server_handling_seconds"} <= declared
         assert "process_cpu_seconds_total" in exposed.samples, name
 
 

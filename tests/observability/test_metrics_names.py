@@ -18,6 +18,7 @@ from tests.observability.catalog import (
     catalog,
     core_metric_objects,
     markdown_table,
+    owner_by_name,
     parse_exposition,
 )
 from tests.support.prometheus import promtool_binary
@@ -119,7 +120,9 @@ def test_promtool_flags_a_badly_named_metric() -> None:
     result = run_promtool(generate_latest(registry).decode())
     assert result.returncode != 0
     assert 'use base unit "seconds"' in result.stdout + result.stderr
-    assert "_count" in result.stdout + result.stderr
+    assert 'labelloop_labels_count non-histogram and non-summary metrics should not have "_count" suffix' in (
+        result.stdout + result.stderr
+    )
 
 
 @pytest.mark.parametrize("info", catalog(), ids=lambda info: info.name)
@@ -134,6 +137,12 @@ def test_name_follows_conventions(info: MetricInfo) -> None:
         assert info.name.endswith("_seconds") and info.kind == "histogram", "durations: _seconds histograms"
     assert not re.search(r"_(milli|micro|nano)?seconds_total$|_ms$|_minutes|_percent", info.name)
     assert info.help.endswith("."), "HELP is a sentence"
+
+
+@pytest.mark.parametrize("info", catalog(), ids=lambda info: info.name)
+def test_registered_by_the_service_its_name_names(info: MetricInfo) -> None:
+    """Only the registry of the service that records a metric holds it (every one for gRPC metrics)."""
+    assert info.service == owner_by_name(info.name)
 
 
 @pytest.mark.parametrize("info", catalog(), ids=lambda info: info.name)

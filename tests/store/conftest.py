@@ -41,6 +41,7 @@ def tabular_manifest(tmp_path: Path) -> Path:
     return path
 
 
-def keys(store: ObjectStore) -> list[str]:
-    """Everything the store holds, to show a failed request changed nothing."""
-    return list(store.list(""))
+def contents(store: ObjectStore) -> dict[str, bytes]:
+    """Everything the store holds, key and bytes, to show a failed request changed nothing: neither
+    which objects exist nor what any of them says."""
+    return {key: store.get_bytes(key) for key in store.list("")}

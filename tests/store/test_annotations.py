@@ -11,7 +11,7 @@ from labelloop.core.storage import ObjectStore
 from labelloop.store import DatasetStore
 from labelloop.store.models import Annotation
 
-from tests.store.conftest import keys
+from tests.store.conftest import contents
 
 
 @pytest.fixture
@@ -27,10 +27,10 @@ def test_append_is_idempotent_by_request_id(
     request = [Annotation(ids[0], "alice", "a"), Annotation(ids[1], "bob", "b")]
     first = datasets.append_annotations("tab", "exp-1", request, "exp-1-r0")
     assert (first.appended_count, first.duplicate) == (2, False)
-    before = keys(object_store)
+    before = contents(object_store)
     retry = datasets.append_annotations("tab", "exp-1", request, "exp-1-r0")
     assert (retry.appended_count, retry.duplicate) == (0, True)
-    assert keys(object_store) == before
+    assert contents(object_store) == before
     # The same request id in another set is a different request.
     assert datasets.append_annotations("tab", "", request, "exp-1-r0").appended_count == 2
     assert len(datasets.list_annotations("tab", "exp-1").items) == 2
@@ -101,10 +101,10 @@ def test_snapshots_are_immutable_and_creation_is_idempotent(
     datasets.append_annotations("tab", "exp", [Annotation(ids[0], "alice", "a")], "req-1")
     first = datasets.create_snapshot("tab", "r1", "exp")
     datasets.append_annotations("tab", "exp", [Annotation(ids[1], "alice", "b")], "req-2")
-    before = keys(object_store)
+    before = contents(object_store)
     again = datasets.create_snapshot("tab", "r1", "exp")  # a retry: same snapshot, nothing rewritten
     assert again == first and again.labeled_count == 1
-    assert keys(object_store) == before
+    assert contents(object_store) == before
     assert datasets.get_snapshot("tab", "r1") == first
     with pytest.raises(AlreadyExists, match="already exists for annotation set 'exp', not 'default'"):
         datasets.create_snapshot("tab", "r1")

@@ -12,7 +12,7 @@ from labelloop.core.storage import ObjectStore
 from labelloop.store import DatasetStore
 from labelloop.store.models import Annotation
 
-from tests.store.conftest import keys
+from tests.store.conftest import contents
 
 
 def _manifest(tmp_path: Path, text: str, name: str = "m.csv") -> str:
@@ -80,13 +80,13 @@ def test_bad_manifest_stores_nothing(
     options: dict,
 ) -> None:
     uri = make(tmp_path, image_manifest)
-    before = keys(object_store)
+    before = contents(object_store)
     with pytest.raises(error) as info:
         datasets.create_dataset("bad", uri, **options)
     assert message in str(info.value)
     assert "missing image" not in case or "does not exist" in str(info.value)
     assert "unreadable" not in case or "is not a readable image" in str(info.value)
-    assert keys(object_store) == before
+    assert contents(object_store) == before
 
 
 def test_bad_dataset_id_and_existing_dataset(
@@ -99,12 +99,12 @@ def test_bad_dataset_id_and_existing_dataset(
     datasets.create_dataset(
         "tab", str(tabular_manifest), label_column="label", split_column="split", display_name="first"
     )
-    before = keys(object_store)
+    before = contents(object_store)
     with pytest.raises(AlreadyExists, match="datasets/tab already exists"):
         datasets.create_dataset(
             "tab", str(tabular_manifest), label_column="label", split_column="split", display_name="second"
         )
-    assert keys(object_store) == before
+    assert contents(object_store) == before
     assert datasets.get_dataset("tab").display_name == "first"
 
 
@@ -147,18 +147,18 @@ def test_bad_annotations_store_nothing(
         "annotations": [Annotation(labeled[1], "ann", "b")],
         "request_id": "req-2",
     } | changes
-    before = keys(object_store)
+    before = contents(object_store)
     with pytest.raises(error) as info:
         datasets.append_annotations(**request)
     assert message in str(info.value)
-    assert keys(object_store) == before
+    assert contents(object_store) == before
     assert len(datasets.list_annotations("tab").items) == 1
 
 
 def test_bad_snapshot_and_listing_requests(
     datasets: DatasetStore, object_store: ObjectStore, labeled: list[str]
 ) -> None:
-    before = keys(object_store)
+    before = contents(object_store)
     with pytest.raises(InvalidArgument, match="snapshot_id 'R1' is not a valid id"):
         datasets.create_snapshot("tab", "R1")
     with pytest.raises(NotFound, match="snapshot datasets/tab/snapshots/r9 does not exist"):
@@ -167,4 +167,4 @@ def test_bad_snapshot_and_listing_requests(
         datasets.list_snapshots("tab", page_size=-1)
     with pytest.raises(InvalidArgument, match="split 'train' is not one of"):
         datasets.list_examples("tab", split="train")
-    assert keys(object_store) == before
+    assert contents(object_store) == before

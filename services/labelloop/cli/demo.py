@@ -7,6 +7,7 @@ rounds.json (one object per round) and learning_curve.png (test accuracy vs labe
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import shutil
 import sys
@@ -42,6 +43,20 @@ DEMO_CHECKPOINTS = {"model.timm_image.checkpoint_name": "labelloop:imagenet/mobi
 
 def demo_trainer() -> trainer_pb2.TrainerConfig:
     return trainer_config(DEMO_HYPERPARAMETERS, DEMO_CHECKPOINTS, num_gpus=-1)
+
+
+# What the demo imports beyond the base install: the trainer's stack and the plot's (`labelloop[demo]`).
+DEMO_MODULES = ("autogluon.multimodal", "torch", "matplotlib")
+
+
+def require_demo_extra() -> None:
+    """Says before the first round, not after the last, when the trainer or the plot cannot run here."""
+    missing = [name for name in DEMO_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise SystemExit(
+            f"labelloop demo needs {', '.join(missing)}: pip install 'labelloop[demo]' "
+            "(or `make venv` in a checkout)"
+        )
 
 
 def prepare_output(output: Path) -> None:
@@ -84,6 +99,7 @@ def plot_learning_curve(rows: list[dict[str, Any]], path: Path, title: str) -> N
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    require_demo_extra()
     started = time.monotonic()
     output = Path(args.output).absolute()
     prepare_output(output)

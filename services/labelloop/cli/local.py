@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -71,7 +72,9 @@ class LocalCluster:
         self.ports = ports or default_ports()
         self.services = [s for s in SERVICES if s in set(services)]
         self.log_dir = Path(log_dir)
-        addresses = {f"{s}_address": f"{host}:{self.ports[s].grpc}" for s in SERVICES if s in self.ports}
+        addresses: dict[str, Any] = {
+            f"{s}_address": f"{host}:{self.ports[s].grpc}" for s in SERVICES if s in self.ports
+        }
         base = settings or Settings(log_format="json")
         self.settings = dataclasses.replace(base, storage=storage, bind_host=host, **addresses)
         self.extra_env = dict(extra_env or {})

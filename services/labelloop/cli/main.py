@@ -12,6 +12,7 @@ from pathlib import Path
 
 import grpc
 from google.protobuf import json_format
+from google.protobuf.message import Message
 
 from labelloop.cli.local import LocalCluster, default_ports, free_ports
 from labelloop.cli.progress import format_table, watch_with_bars
@@ -29,7 +30,7 @@ def _pairs(values: Sequence[str], what: str) -> dict[str, str]:
     return pairs
 
 
-def _show(message: object) -> None:
+def _show(message: Message) -> None:
     print(json.dumps(json_format.MessageToDict(message, preserving_proto_field_name=True), indent=1))
 
 

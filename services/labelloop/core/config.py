@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from labelloop.core.errors import InvalidArgument
 
@@ -120,5 +121,6 @@ class Settings:
             "LABELLOOP_TRAINER_EXECUTOR": self.trainer_executor,
         }
 
-    def with_storage(self, **changes: object) -> Settings:
+    def with_storage(self, **changes: Any) -> Settings:
+        """These settings with some StorageConfig fields replaced (dataclasses.replace checks names)."""
         return replace(self, storage=replace(self.storage, **changes))

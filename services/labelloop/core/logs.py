@@ -20,7 +20,7 @@ class JsonFormatter(logging.Formatter):
         self.service = service
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, object] = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
@@ -56,9 +56,9 @@ def setup_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
 @contextlib.contextmanager
 def log_context(experiment: str = "", round_number: int | None = None) -> Iterator[None]:
     """Tags every log line written inside the block with the experiment and round."""
-    tokens = [_experiment.set(experiment), _round.set(round_number)]
+    experiment_token, round_token = _experiment.set(experiment), _round.set(round_number)
     try:
         yield
     finally:
-        _round.reset(tokens[1])
-        _experiment.reset(tokens[0])
+        _round.reset(round_token)
+        _experiment.reset(experiment_token)

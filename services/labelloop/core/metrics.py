@@ -1,7 +1,9 @@
-"""Prometheus metrics shared by all services, and the server interceptor that records them.
+"""Prometheus metrics of the five services, and the server interceptor that records the gRPC ones.
 
-The interceptor also maps domain errors (labelloop.core.errors) to gRPC status codes, so
-servicers stay thin: they raise, the interceptor answers.
+Each service's /metrics page serves its own registry (`REGISTRIES[service]`): the process collectors, the
+gRPC metrics every server records, and that service's domain metrics only, so a page never declares a
+family its process does not record. The interceptor also maps domain errors (labelloop.core.errors) to
+gRPC status codes, so servicers stay thin: they raise, the interceptor answers.
 """
 
 from __future__ import annotations
@@ -12,27 +14,71 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+)
 
 from labelloop.core.errors import LabelLoopError
 
 log = logging.getLogger(__name__)
 
-# Names follow go-grpc-prometheus, which Grafana dashboards for gRPC commonly expect.
+# Names follow go-grpc-prometheus, which Grafana dashboards for gRPC commonly expect. Registered below in
+# every service's registry, not in prometheus_client's process-wide default one.
 GRPC_STARTED = Counter(
-    "grpc_server_started_total", "RPCs started on the server.", ["grpc_service", "grpc_method", "grpc_type"]
+    "grpc_server_started_total",
+    "RPCs started on the server.",
+    ["grpc_service", "grpc_method", "grpc_type"],
+    registry=None,
 )
 GRPC_HANDLED = Counter(
     "grpc_server_handled_total",
     "RPCs completed on the server, by status code.",
     ["grpc_service", "grpc_method", "grpc_type", "grpc_code"],
+    registry=None,
 )
 GRPC_SECONDS = Histogram(
     "grpc_server_handling_seconds",
     "Time to handle an RPC, until the last response is sent.",
     ["grpc_service", "grpc_method", "grpc_type"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+    registry=None,
 )
+
+
+def _service_registry() -> CollectorRegistry:
+    """A registry with what every service's page shows: process, platform, GC and gRPC metrics."""
+    registry = CollectorRegistry(auto_describe=True)
+    for collector in (
+        PROCESS_COLLECTOR,
+        PLATFORM_COLLECTOR,
+        GC_COLLECTOR,
+        GRPC_STARTED,
+        GRPC_HANDLED,
+        GRPC_SECONDS,
+    ):
+        registry.register(collector)
+    return registry
+
+
+STORE_REGISTRY = _service_registry()
+TRAINER_REGISTRY = _service_registry()
+SCORER_REGISTRY = _service_registry()
+SELECTOR_REGISTRY = _service_registry()
+CONTROLLER_REGISTRY = _service_registry()
+# What each service's /metrics serves (labelloop.core.server.Server.start).
+REGISTRIES: dict[str, CollectorRegistry] = {
+    "store": STORE_REGISTRY,
+    "trainer": TRAINER_REGISTRY,
+    "scorer": SCORER_REGISTRY,
+    "selector": SELECTOR_REGISTRY,
+    "controller": CONTROLLER_REGISTRY,
+}
 
 
 def _split(full_method: str) -> tuple[str, str]:
@@ -93,9 +139,13 @@ class ServerInterceptor(grpc.ServerInterceptor):
         return wrapped
 
 
+def _code_set(context: grpc.ServicerContext) -> grpc.StatusCode | None:
+    """The status the servicer set, if any (ServicerContext.code(): grpcio >= 1.38; the stubs lack it)."""
+    return context.code() if hasattr(context, "code") else None
+
+
 def _code_of(context: grpc.ServicerContext, code: grpc.StatusCode) -> str:
-    set_code = context.code() if hasattr(context, "code") else None
-    return (set_code or code).name
+    return (_code_set(context) or code).name
 
 
 def _abort(error: BaseException, context: grpc.ServicerContext, method: str) -> grpc.StatusCode:
@@ -104,72 +154,128 @@ def _abort(error: BaseException, context: grpc.ServicerContext, method: str) -> 
         context.abort(error.code, str(error))
     if isinstance(error, GeneratorExit):
         raise error  # the client went away from a stream
-    if context.code() not in (None, grpc.StatusCode.OK):
+    if _code_set(context) not in (None, grpc.StatusCode.OK):
         raise error  # the servicer already aborted with its own status
     log.exception("unexpected error in %s", method)
     context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method}: {type(error).__name__}: {error}")
     raise AssertionError("unreachable")
 
 
-# Domain metrics. Label cardinality stays bounded: experiment ids and round numbers, never example ids.
+# Domain metrics, each in the registry of the one service that records it. Label cardinality stays
+# bounded: experiment ids and round numbers, never example ids.
 _STAGE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
 # Controller.
 EXPERIMENT_TEST_ACCURACY = Gauge(
-    "labelloop_experiment_test_accuracy", "Test accuracy of the latest evaluated round.", ["experiment"]
+    "labelloop_experiment_test_accuracy",
+    "Test accuracy of the latest evaluated round.",
+    ["experiment"],
+    registry=CONTROLLER_REGISTRY,
 )
 EXPERIMENT_LABELED = Gauge(
-    "labelloop_experiment_labeled_examples", "Examples with at least one label.", ["experiment"]
+    "labelloop_experiment_labeled_examples",
+    "Examples with at least one label.",
+    ["experiment"],
+    registry=CONTROLLER_REGISTRY,
 )
 EXPERIMENT_BUDGET_LEFT = Gauge(
-    "labelloop_experiment_label_budget_remaining", "Labels still in the experiment's budget.", ["experiment"]
+    "labelloop_experiment_label_budget_remaining",
+    "Labels still in the experiment's budget.",
+    ["experiment"],
+    registry=CONTROLLER_REGISTRY,
 )
 EXPERIMENT_ROUNDS = Gauge(
-    "labelloop_experiment_rounds_completed", "Rounds completed (trained, evaluated, labeled).", ["experiment"]
+    "labelloop_experiment_rounds_completed",
+    "Rounds completed (trained, evaluated, labeled).",
+    ["experiment"],
+    registry=CONTROLLER_REGISTRY,
 )
 EXPERIMENT_AWAITING = Gauge(
     "labelloop_experiment_examples_awaiting_label",
     "Selected examples still waiting for a label.",
     ["experiment"],
+    registry=CONTROLLER_REGISTRY,
 )
 EXPERIMENT_STATE = Gauge(
-    "labelloop_experiment_running", "1 while the experiment is running, else 0.", ["experiment"]
+    "labelloop_experiment_running",
+    "1 while the experiment is running, else 0.",
+    ["experiment"],
+    registry=CONTROLLER_REGISTRY,
 )
-LABELS_RECEIVED = Counter("labelloop_labels_received_total", "Labels received from labelers.", ["experiment"])
+LABELS_RECEIVED = Counter(
+    "labelloop_labels_received_total",
+    "Labels received from labelers.",
+    ["experiment"],
+    registry=CONTROLLER_REGISTRY,
+)
 STAGE_SECONDS = Histogram(
     "labelloop_round_stage_duration_seconds",
     "Duration of one round stage (snapshot, train = fit + predict, evaluate, score, select, label).",
     ["experiment", "stage"],
     buckets=_STAGE_BUCKETS,
+    registry=CONTROLLER_REGISTRY,
 )
 ROUND_TEST_ACCURACY = Gauge(
-    "labelloop_round_test_accuracy", "Test accuracy of each round's model.", ["experiment", "round"]
+    "labelloop_round_test_accuracy",
+    "Test accuracy of each round's model.",
+    ["experiment", "round"],
+    registry=CONTROLLER_REGISTRY,
 )
 ROUND_LABELED = Gauge(
     "labelloop_round_labeled_examples",
     "Labeled examples each round's model was trained on.",
     ["experiment", "round"],
+    registry=CONTROLLER_REGISTRY,
 )
 
 # Trainer.
 TRAINER_FIT_SECONDS = Histogram(
-    "labelloop_trainer_fit_seconds", "Time to fit one model.", buckets=_STAGE_BUCKETS
+    "labelloop_trainer_fit_seconds",
+    "Time to fit one model.",
+    buckets=_STAGE_BUCKETS,
+    registry=TRAINER_REGISTRY,
 )
 TRAINER_PREDICT_SECONDS = Histogram(
-    "labelloop_trainer_predict_seconds", "Time to predict the pool and test split.", buckets=_STAGE_BUCKETS
+    "labelloop_trainer_predict_seconds",
+    "Time to predict the pool and test split.",
+    buckets=_STAGE_BUCKETS,
+    registry=TRAINER_REGISTRY,
 )
-TRAINER_RUNS = Counter("labelloop_trainer_runs_total", "Trainer runs finished, by final state.", ["state"])
-TRAINER_ACTIVE = Gauge("labelloop_trainer_active_runs", "Trainer runs pending or running.")
+TRAINER_RUNS = Counter(
+    "labelloop_trainer_runs_total",
+    "Trainer runs finished, by final state.",
+    ["state"],
+    registry=TRAINER_REGISTRY,
+)
+TRAINER_ACTIVE = Gauge(
+    "labelloop_trainer_active_runs", "Trainer runs pending or running.", registry=TRAINER_REGISTRY
+)
 
-# Scorer and selector.
-SCORER_EXAMPLES = Counter("labelloop_scorer_examples_scored_total", "Examples scored.", ["strategy"])
-SCORER_SECONDS = Histogram(
-    "labelloop_scorer_duration_seconds", "Time to score one request.", ["strategy"], buckets=_STAGE_BUCKETS
+# Scorer.
+SCORER_EXAMPLES = Counter(
+    "labelloop_scorer_examples_scored_total", "Examples scored.", ["strategy"], registry=SCORER_REGISTRY
 )
-SELECTOR_SELECTED = Counter("labelloop_selector_selected_examples_total", "Examples selected for labeling.")
+SCORER_SECONDS = Histogram(
+    "labelloop_scorer_duration_seconds",
+    "Time to score one request.",
+    ["strategy"],
+    buckets=_STAGE_BUCKETS,
+    registry=SCORER_REGISTRY,
+)
+
+# Selector.
+SELECTOR_SELECTED = Counter(
+    "labelloop_selector_selected_examples_total",
+    "Examples selected for labeling.",
+    registry=SELECTOR_REGISTRY,
+)
 
 # Dataset store.
-STORE_ANNOTATIONS = Counter("labelloop_store_annotations_appended_total", "Annotations appended to logs.")
+STORE_ANNOTATIONS = Counter(
+    "labelloop_store_annotations_appended_total", "Annotations appended to logs.", registry=STORE_REGISTRY
+)
 STORE_EXAMPLES_INGESTED = Counter(
-    "labelloop_store_examples_ingested_total", "Examples ingested into datasets."
+    "labelloop_store_examples_ingested_total",
+    "Examples ingested into datasets.",
+    registry=STORE_REGISTRY,
 )

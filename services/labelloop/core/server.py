@@ -13,9 +13,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
+from labelloop.core.api import service_names
 from labelloop.core.config import Settings
 from labelloop.core.logs import setup_logging
-from labelloop.core.metrics import ServerInterceptor
+from labelloop.core.metrics import REGISTRIES, ServerInterceptor
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,9 @@ class Server:
             options=CHANNEL_OPTIONS,
         )
         self.service_names = register(self.grpc)
+        unknown = sorted(set(self.service_names) - set(service_names()))
+        if unknown:  # health and reflection would announce a service no client can call
+            raise ValueError(f"{service} registered {unknown}, not services of labelloop.v1")
         self.health = health.HealthServicer(experimental_non_blocking=True)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         reflection.enable_server_reflection(
@@ -58,7 +62,8 @@ class Server:
 
     def start(self) -> None:
         metrics_port = self.settings.metrics_port_for(self.service)
-        start_http_server(metrics_port, addr=self.settings.bind_host)
+        # Only this service's metrics (and the process and gRPC ones), not every service's.
+        start_http_server(metrics_port, addr=self.settings.bind_host, registry=REGISTRIES[self.service])
         self.grpc.start()
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
         log.info("%s serving gRPC on port %d, metrics on port %d", self.service, self.port, metrics_port)
@@ -78,9 +83,13 @@ def run_service(
     setup_logging(service, settings.log_level, settings.log_format)
     server = Server(service, settings, build(settings))
 
+    def stop() -> None:
+        on_stop()
+        server.stop()
+
     def shutdown(signum: int, _frame: object) -> None:
         log.info("received signal %d, shutting down", signum)
-        threading.Thread(target=lambda: (on_stop(), server.stop()), daemon=True).start()
+        threading.Thread(target=stop, daemon=True).start()
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)

@@ -7,6 +7,7 @@ Arrays are stored as .npy so that rows can be read in chunks with ranged reads.
 
 from __future__ import annotations
 
+import builtins
 import io
 import json
 import os
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from labelloop.core.config import StorageConfig
 from labelloop.core.errors import InvalidArgument, NotFound, Unavailable
@@ -57,7 +59,7 @@ class ObjectStore(ABC):
         """Every key under prefix, recursively, in lexical order."""
 
     @abstractmethod
-    def list_folders(self, prefix: str) -> list[str]:
+    def list_folders(self, prefix: str) -> builtins.list[str]:  # `list` is a method here
         """Names of the immediate sub-folders of prefix ("datasets/" -> ["digits", ...]), sorted,
         without walking their contents."""
 
@@ -130,7 +132,7 @@ class ObjectStore(ABC):
 class ArrayWriter:
     """Writes a large .npy chunk by chunk through a local memory-mapped file, then uploads it."""
 
-    def __init__(self, store: ObjectStore, key: str, shape: tuple[int, ...], dtype: str | np.dtype):
+    def __init__(self, store: ObjectStore, key: str, shape: tuple[int, ...], dtype: npt.DTypeLike):
         self.store, self.key = store, key
         self._dir = tempfile.mkdtemp(prefix="labelloop-array-")
         self._path = Path(self._dir) / "array.npy"
@@ -249,7 +251,7 @@ class LocalStore(ObjectStore):
                     keys.append(key)
         yield from sorted(keys)
 
-    def list_folders(self, prefix: str) -> list[str]:
+    def list_folders(self, prefix: str) -> builtins.list[str]:  # `list` is a method here
         folder = self.path(prefix.rstrip("/")) if prefix.strip("/") else self.root
         return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
@@ -302,11 +304,12 @@ class S3Store(ObjectStore):
     def get_bytes(self, key: str) -> bytes:
         return self._read(key)
 
-    def _read(self, key: str, **kwargs: int) -> bytes:
+    def _read(self, key: str, offset: int = 0, length: int = 0) -> bytes:
+        """The object's bytes from offset; length 0 reads to the end (minio's convention)."""
         from minio.error import S3Error
 
         try:
-            response = self.client.get_object(self.bucket, key, **kwargs)
+            response = self.client.get_object(self.bucket, key, offset=offset, length=length)
         except S3Error as error:
             if self._missing(error):
                 raise NotFound(f"object {self.uri(key)} does not exist") from error
@@ -345,7 +348,7 @@ class S3Store(ObjectStore):
         keys = [o.object_name for o in self.client.list_objects(self.bucket, prefix=prefix, recursive=True)]
         yield from sorted(k for k in keys if k and not k.endswith("/"))
 
-    def list_folders(self, prefix: str) -> list[str]:
+    def list_folders(self, prefix: str) -> builtins.list[str]:  # `list` is a method here
         prefix = prefix.rstrip("/") + "/" if prefix.strip("/") else ""
         entries = self.client.list_objects(self.bucket, prefix=prefix, recursive=False)
         return sorted(e.object_name[len(prefix) :].rstrip("/") for e in entries if e.is_dir)

@@ -6,12 +6,13 @@ from collections.abc import Iterator
 
 import grpc
 
+from labelloop.core.api import service_name
 from labelloop.trainer import operations as ops
 from labelloop.trainer.hparams import config_to_dict
 from labelloop.trainer.runs import Trainer
 from labelloop.v1 import trainer_pb2, trainer_pb2_grpc
 
-SERVICE_NAME = "labelloop.v1.TrainerService"
+SERVICE_NAME = service_name(trainer_pb2)
 
 
 class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
