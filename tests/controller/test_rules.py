@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from labelloop.controller.ids import derived_seed, snapshot_id
 from labelloop.controller.initial import initial_example_ids
-from labelloop.controller.labelers import oracle_labels
-from labelloop.controller.runner import derived_seed, snapshot_id
+from labelloop.controller.labelers.oracle import oracle_labels
 from labelloop.controller.stopping import next_batch_size, stop_reason
 from labelloop.controller.training import is_lost, progress_text, training_request
 from labelloop.core.errors import FailedPrecondition, InvalidArgument

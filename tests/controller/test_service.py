@@ -24,38 +24,78 @@ def create(client: LabelLoopClient, experiment_id: str = "", **overrides: object
     return client.create_experiment(experiment_id, **args)
 
 
+def stored_objects(local: LocalCluster) -> dict[str, bytes]:
+    """Every object in the store, with its contents."""
+    store = open_store(local.settings.storage)
+    return {key: store.get_bytes(key) for key in store.list("")}
+
+
 @pytest.mark.parametrize(
     ("overrides", "code", "message"),
     [
-        ({"dataset": "nope"}, grpc.StatusCode.NOT_FOUND, "create it first"),
-        ({"dataset": "Bad Name"}, grpc.StatusCode.INVALID_ARGUMENT, "not a valid id"),
-        ({"batch_size": 0}, grpc.StatusCode.INVALID_ARGUMENT, "batch_size"),
-        ({"batch_size": 141}, grpc.StatusCode.FAILED_PRECONDITION, "lower batch_size"),
-        ({"max_rounds": 0}, grpc.StatusCode.INVALID_ARGUMENT, "set max_rounds, label_budget"),
-        ({"strategy": 0}, grpc.StatusCode.INVALID_ARGUMENT, "strategy is unset"),
-        ({"per_class": 0}, grpc.StatusCode.INVALID_ARGUMENT, "exactly one of per_class"),
-        ({"per_class": 15}, grpc.StatusCode.FAILED_PRECONDITION, "lower per_class"),
-        ({"per_class": 0, "initial_example_ids": ["ghost"]}, grpc.StatusCode.INVALID_ARGUMENT, "not in"),
-        ({"per_class": 0, "initial_example_ids": [POOL_ID]}, grpc.StatusCode.INVALID_ARGUMENT, "per class"),
-        ({"oracle_label_column": "pixel_9x"}, grpc.StatusCode.INVALID_ARGUMENT, "not a column"),
-        ({"noise_rate": 1.5}, grpc.StatusCode.INVALID_ARGUMENT, "noise_rate"),
-        ({"label_budget": 20, "max_rounds": 0}, grpc.StatusCode.INVALID_ARGUMENT, "raise label_budget"),
+        ({"dataset": "nope"}, grpc.StatusCode.NOT_FOUND, "dataset 'datasets/nope' does not exist: create it"),
+        ({"dataset": "Bad Name"}, grpc.StatusCode.INVALID_ARGUMENT, "'Bad Name' is not a valid id"),
+        ({"batch_size": 0}, grpc.StatusCode.INVALID_ARGUMENT, "config.batch_size=0: set how many"),
+        ({"batch_size": 141}, grpc.StatusCode.FAILED_PRECONDITION, "batch_size=141 exceeds the 140 pool"),
+        ({"max_rounds": 0}, grpc.StatusCode.INVALID_ARGUMENT, "sets no rule: set max_rounds, label_budget"),
+        ({"strategy": 0}, grpc.StatusCode.INVALID_ARGUMENT, "strategy is unset: choose one of STRATEGY_"),
+        (
+            {"strategy": 99},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "config.strategy=99 is not a strategy: choose one of STRATEGY_ACTIVELAB, STRATEGY_RANDOM, ",
+        ),
+        ({"per_class": 0}, grpc.StatusCode.INVALID_ARGUMENT, "set exactly one of per_class"),
+        (
+            {"per_class": 15},
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "per_class=15 x 10 classes needs 150 examples but the pool has 140",
+        ),
+        (
+            {"per_class": 0, "initial_example_ids": ["ghost"]},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "names 1 examples that are not in the dataset's pool split, e.g. ['ghost']",
+        ),
+        (
+            {"per_class": 0, "initial_example_ids": [POOL_ID]},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "1 initial labels for 10 classes",
+        ),
+        (
+            {"oracle_label_column": "pixel_9x"},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "simulated_oracle.label_column 'pixel_9x' is not a column of datasets/digits",
+        ),
+        ({"noise_rate": 1.5}, grpc.StatusCode.INVALID_ARGUMENT, "noise_rate=1.5 must be in [0, 1)"),
+        (
+            {"external_labelers": True, "label_timeout_seconds": -1},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "external_labelers.timeout_seconds must be >= 0",
+        ),
+        (
+            {"label_budget": 20, "max_rounds": 0},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "label_budget=20 leaves nothing to buy after 20 initial labels",
+        ),
         ({"target_accuracy": 2.0}, grpc.StatusCode.INVALID_ARGUMENT, "target_accuracy in [0, 1]"),
     ],
 )
 def test_create_rejects_bad_configs(
     running: tuple[LocalCluster, LabelLoopClient], overrides: dict, code: grpc.StatusCode, message: str
 ) -> None:
-    _, client = running
+    """A rejected request leaves nothing behind: no object written or changed, no experiment listed."""
+    local, client = running
     if overrides.get("initial_example_ids") == [POOL_ID]:
         pool = client.store.ListExamples(
             ds.ListExamplesRequest(parent="datasets/digits", split=ds.SPLIT_POOL)
         )
         overrides = {**overrides, "initial_example_ids": [pool.examples[0].example_id]}
+    stored, listed = stored_objects(local), client.list()
     with pytest.raises(grpc.RpcError) as info:
-        create(client, **overrides)
+        create(client, "rejected", **overrides)
     assert info.value.code() == code, info.value.details()
     assert message in info.value.details()
+    assert stored_objects(local) == stored
+    assert client.list() == listed
 
 
 def test_create_get_list(running: tuple[LocalCluster, LabelLoopClient]) -> None:

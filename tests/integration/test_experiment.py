@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from labelloop.cli.local import LocalCluster
 from labelloop.client import LabelLoopClient
+from labelloop.core import layout
 from labelloop.core.config import StorageConfig
-from labelloop.core.storage import open_store
+from labelloop.core.storage import ObjectStore, open_store
 from labelloop.v1 import experiments_pb2 as pb
 
 from tests.conftest import s3_config
@@ -91,8 +93,23 @@ def test_two_round_experiment(running: tuple[LocalCluster, LabelLoopClient]) -> 
     assert 'labelloop_experiment_running{experiment="e2e"} 0.0' in text
 
 
+def predictions_and_scores(store: ObjectStore, experiment: str, number: int) -> tuple[dict, dict]:
+    """Predicted class and score of every candidate of a round, from the arrays the round stored."""
+    folder = layout.round_prefix(experiment, number)
+    predicted, scores = {}, {}
+    for part in ("unlabeled", "labeled"):
+        ids = store.get_json(layout.example_ids_key(folder, part))
+        probabilities = store.get_array(layout.probabilities_key(folder, part))
+        part_scores = store.get_array(f"{layout.scores_prefix(folder)}{part}_scores.npy")
+        predicted.update(zip(ids, probabilities.argmax(axis=1).tolist(), strict=True))
+        scores.update(zip(ids, part_scores.tolist(), strict=True))
+    return predicted, scores
+
+
 def test_relabeling_with_a_class_cap(tmp_path: Path) -> None:
-    """allow_relabel and max_per_class: labeled examples compete for a second, fresh annotator."""
+    """allow_relabel and max_per_class: labeled examples compete for a second, fresh annotator, and no
+    predicted class gets more than its share of the batch."""
+    cap, batch_size = 3, 20
     storage = StorageConfig(backend="local", root=tmp_path / "store")
     with cluster(tmp_path, storage) as local:
         client = client_for(local)
@@ -101,12 +118,12 @@ def test_relabeling_with_a_class_cap(tmp_path: Path) -> None:
             "relabel",
             dataset="digits",
             per_class=4,
-            batch_size=20,
+            batch_size=batch_size,
             max_rounds=1,
             annotator_count=3,
             noise_rate=0.3,
             allow_relabel=True,
-            max_per_class=3,
+            max_per_class=cap,
             trainer=fast_trainer(),
             seed=5,
             start=True,
@@ -115,7 +132,14 @@ def test_relabeling_with_a_class_cap(tmp_path: Path) -> None:
         assert experiment.state == pb.EXPERIMENT_STATE_SUCCEEDED, experiment.status_message
         first, last = client.list_rounds("relabel")
         selected = list(first.selected_example_ids)
-        assert 10 <= len(selected) <= 20 and len(set(selected)) == len(selected)
+        assert 0 < len(selected) <= batch_size and len(set(selected)) == len(selected)
+
+        predicted, scores = predictions_and_scores(open_store(local.settings.storage), "relabel", 0)
+        per_class = Counter(predicted[i] for i in selected)
+        assert max(per_class.values()) <= cap, per_class
+        # The cap mattered: the best-scored batch, uncapped, has more of some predicted class.
+        uncapped = sorted(scores, key=lambda i: scores[i])[:batch_size]
+        assert max(Counter(predicted[i] for i in uncapped).values()) > cap
 
         annotations = client.list_annotations("digits", "relabel")
         assert len(annotations) == 40 + len(selected) == experiment.labels_used

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import os
+
 import grpc
 
 from labelloop.controller.clients import Stubs
+from labelloop.controller.context import CRASH_AT_ENV
 from labelloop.controller.experiments import Experiments
 from labelloop.controller.service import ExperimentServicer
+from labelloop.core.api import service_name
 from labelloop.core.config import Settings
 from labelloop.core.server import Registrar, run_service
 from labelloop.core.storage import open_store
-from labelloop.v1 import experiments_pb2_grpc
+from labelloop.v1 import experiments_pb2, experiments_pb2_grpc
 
 
 def build(settings: Settings) -> Registrar:
-    experiments = Experiments(open_store(settings.storage), Stubs.connect(settings))
+    crash_at = os.environ.get(CRASH_AT_ENV, "")  # crash-recovery tests only
+    experiments = Experiments(open_store(settings.storage), Stubs.connect(settings), crash_at=crash_at)
 
     def register(server: grpc.Server) -> list[str]:
         experiments_pb2_grpc.add_ExperimentServiceServicer_to_server(ExperimentServicer(experiments), server)
         experiments.recover()
-        return ["labelloop.v1.ExperimentService"]
+        return [service_name(experiments_pb2)]
 
     return register
 

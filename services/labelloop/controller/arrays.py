@@ -1,5 +1,6 @@
 """Array plumbing between trainer and scorer: split the pool's probabilities into unlabeled and
-labeled rows, and measure test accuracy, reading the arrays chunk by chunk."""
+labeled rows, and measure test accuracy, reading the arrays chunk by chunk. The arrays come from the
+trainer, so a bad one is a FAILED_PRECONDITION of the experiment, not an invalid request."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from labelloop.core.arrays import array_ref, read_example_ids, write_ids
 from labelloop.core.errors import FailedPrecondition
+from labelloop.core.layout import example_ids_key, probabilities_key
 from labelloop.core.storage import ArrayWriter, ObjectStore
-from labelloop.v1 import common_pb2
+from labelloop.v1 import common_pb2, dataset_store_pb2
 
 CHUNK_ROWS = 8192
 
@@ -20,15 +23,10 @@ class SplitArrays:
     labeled: common_pb2.ArrayRef | None  # rows in the order of the snapshot's labels_multiannotator
 
 
-def read_ids(store: ObjectStore, ref: common_pb2.ArrayRef) -> list[str]:
+def read_ids(store: ObjectStore, ref: common_pb2.ArrayRef, rows: int | None = None) -> list[str]:
     if not ref.example_ids_uri:
         raise FailedPrecondition(f"array {ref.uri} has no example_ids_uri: the trainer must write row ids")
-    return [str(i) for i in store.get_json(store.ref_to_key(ref.example_ids_uri))]
-
-
-def _write_ids(store: ObjectStore, key: str, ids: list[str]) -> str:
-    store.put_json(key, ids)
-    return store.uri(key)
+    return read_example_ids(store, ref.example_ids_uri, name=ref.uri, rows=rows, error=FailedPrecondition)
 
 
 def split_pool(
@@ -39,13 +37,11 @@ def split_pool(
     with_labeled: bool,
     chunk_rows: int = CHUNK_ROWS,
 ) -> SplitArrays:
-    """Writes `{prefix}unlabeled_probabilities.npy` (+ ids) and, if asked, the labeled rows in the
-    order of `labeled_ids` as `{prefix}labeled_probabilities.npy` (+ ids)."""
+    """Writes the unlabeled rows as probabilities_key(prefix, "unlabeled") (+ ids) and, if asked, the
+    labeled rows in the order of `labeled_ids` as probabilities_key(prefix, "labeled") (+ ids)."""
     pool_key = store.ref_to_key(pool.uri)
     shape, dtype, _ = store.array_header(pool_key)
-    pool_ids = read_ids(store, pool)
-    if len(pool_ids) != shape[0]:
-        raise FailedPrecondition(f"{pool.uri} has {shape[0]} rows but {len(pool_ids)} example ids")
+    pool_ids = read_ids(store, pool, rows=shape[0])
     position = {example_id: i for i, example_id in enumerate(labeled_ids)}
     in_pool = set(pool_ids)
     missing = [i for i in labeled_ids if i not in in_pool]
@@ -58,13 +54,10 @@ def split_pool(
     unlabeled_ids = [i for i, flag in zip(pool_ids, is_labeled, strict=True) if not flag]
     columns = tuple(shape[1:])
 
-    unlabeled_writer = ArrayWriter(
-        store, prefix + "unlabeled_probabilities.npy", (len(unlabeled_ids), *columns), dtype
-    )
+    unlabeled_key, labeled_key = probabilities_key(prefix, "unlabeled"), probabilities_key(prefix, "labeled")
+    unlabeled_writer = ArrayWriter(store, unlabeled_key, (len(unlabeled_ids), *columns), dtype)
     labeled_writer = (
-        ArrayWriter(store, prefix + "labeled_probabilities.npy", (len(labeled_ids), *columns), dtype)
-        if with_labeled
-        else None
+        ArrayWriter(store, labeled_key, (len(labeled_ids), *columns), dtype) if with_labeled else None
     )
     writers = [w for w in (unlabeled_writer, labeled_writer) if w is not None]
     try:
@@ -83,20 +76,12 @@ def split_pool(
         raise
     for writer in writers:
         writer.close()
-    unlabeled = common_pb2.ArrayRef(
-        uri=store.uri(prefix + "unlabeled_probabilities.npy"),
-        shape=[len(unlabeled_ids), *columns],
-        dtype=dtype.name,
-        example_ids_uri=_write_ids(store, prefix + "unlabeled_example_ids.json", unlabeled_ids),
-    )
+    unlabeled_ids_uri = write_ids(store, example_ids_key(prefix, "unlabeled"), unlabeled_ids)
+    unlabeled = array_ref(store, unlabeled_key, (len(unlabeled_ids), *columns), dtype, unlabeled_ids_uri)
     labeled = None
     if labeled_writer is not None:
-        labeled = common_pb2.ArrayRef(
-            uri=store.uri(prefix + "labeled_probabilities.npy"),
-            shape=[len(labeled_ids), *columns],
-            dtype=dtype.name,
-            example_ids_uri=_write_ids(store, prefix + "labeled_example_ids.json", labeled_ids),
-        )
+        labeled_ids_uri = write_ids(store, example_ids_key(prefix, "labeled"), labeled_ids)
+        labeled = array_ref(store, labeled_key, (len(labeled_ids), *columns), dtype, labeled_ids_uri)
     return SplitArrays(unlabeled=unlabeled, labeled=labeled)
 
 
@@ -120,3 +105,16 @@ def accuracy(
     if counted == 0:
         raise FailedPrecondition(f"no test example of {probabilities.uri} has a ground-truth label")
     return correct / counted
+
+
+def annotations_ref(
+    store: ObjectStore, snapshot: dataset_store_pb2.Snapshot, labeled_ids_uri: str
+) -> common_pb2.ArrayRef:
+    """The snapshot's labels_multiannotator, whose rows are the labeled rows split_pool wrote."""
+    shape, dtype, _ = store.array_header(store.ref_to_key(snapshot.labels_multiannotator_uri))
+    return common_pb2.ArrayRef(
+        uri=snapshot.labels_multiannotator_uri,
+        shape=list(shape),
+        dtype=dtype.name,
+        example_ids_uri=labeled_ids_uri,
+    )

@@ -6,13 +6,15 @@ Read once per experiment from the dataset's examples.parquet (only the id, split
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pyarrow.parquet as pq
 
+from labelloop.controller.clients import call
 from labelloop.core.errors import FailedPrecondition
 from labelloop.core.storage import ObjectStore
-from labelloop.v1 import dataset_store_pb2
+from labelloop.v1 import dataset_store_pb2, dataset_store_pb2_grpc
 
 POOL, TEST = "pool", "test"
 
@@ -74,3 +76,22 @@ def load_dataset(
         test_ids=[i for i, s in zip(ids, splits, strict=True) if s == TEST],
         truth=truth,
     )
+
+
+def fetch_view(
+    stub: dataset_store_pb2_grpc.DatasetStoreServiceStub,
+    store: ObjectStore,
+    dataset: str,
+    truth_column: str = "",
+    retry_seconds: float = 10.0,
+    interrupted: Callable[[], bool] = lambda: False,
+) -> DatasetView:
+    """Asks the dataset store for `dataset`, then reads its examples (and truth_column, if named)."""
+    found = call(
+        stub.GetDataset,
+        dataset_store_pb2.GetDatasetRequest(name=dataset),
+        what=f"reading {dataset}",
+        retry_seconds=retry_seconds,
+        interrupted=interrupted,
+    ).dataset
+    return load_dataset(store, found, (truth_column,) if truth_column else ())

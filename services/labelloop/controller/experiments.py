@@ -1,4 +1,4 @@
-"""The Experiments domain class: create, control and watch experiments; one runner thread each.
+"""The Experiments domain class: create, control and watch experiments (threads.py runs them).
 
 All in-memory state sits behind one condition variable; every change is persisted before it is
 announced to watchers, so what a client sees is never ahead of what a restart would resume.
@@ -14,13 +14,17 @@ from typing import TypeVar
 from google.protobuf.message import Message
 
 from labelloop.controller.clients import Stubs, call
-from labelloop.controller.dataset import DatasetView, load_dataset
-from labelloop.controller.records import TERMINAL, RecordStore, RoundRecord, now
+from labelloop.controller.dataset import fetch_view
+from labelloop.controller.entry import Entry
+from labelloop.controller.labelers import labeler_for
+from labelloop.controller.records import RecordStore, RoundRecord, now
+from labelloop.controller.threads import Runners
 from labelloop.controller.validation import check_against_dataset, check_config
 from labelloop.core import metrics, names, paging
+from labelloop.core.api import TERMINAL_EXPERIMENT_STATES, enum_name
 from labelloop.core.errors import AlreadyExists, FailedPrecondition, NotFound
 from labelloop.core.storage import ObjectStore
-from labelloop.v1 import dataset_store_pb2, experiments_pb2
+from labelloop.v1 import experiments_pb2, trainer_pb2
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=Message)
@@ -29,70 +33,18 @@ RUNNING = experiments_pb2.EXPERIMENT_STATE_RUNNING
 PAUSED = experiments_pb2.EXPERIMENT_STATE_PAUSED
 CREATED = experiments_pb2.EXPERIMENT_STATE_CREATED
 CANCELLED = experiments_pb2.EXPERIMENT_STATE_CANCELLED
-FAILED = experiments_pb2.EXPERIMENT_STATE_FAILED
-SUCCEEDED = experiments_pb2.EXPERIMENT_STATE_SUCCEEDED
 
 
 def state_name(state: int) -> str:
-    return experiments_pb2.ExperimentState.Name(state).removeprefix("EXPERIMENT_STATE_")
-
-
-class Entry:
-    """One experiment in memory: its record, its rounds, and a version bumped on every change."""
-
-    def __init__(
-        self,
-        experiment: experiments_pb2.Experiment,
-        rounds: list[RoundRecord],
-        records: RecordStore,
-        changed: threading.Condition,
-    ):
-        self.experiment = experiment
-        self.rounds = rounds
-        self.records = records
-        self.lock = changed
-        self.version = 0
-        self.thread: threading.Thread | None = None
-
-    @property
-    def id(self) -> str:
-        return self.experiment.name.removeprefix("experiments/")
-
-    @property
-    def state(self) -> int:
-        return self.experiment.state
-
-    def round(self, number: int) -> RoundRecord | None:
-        return self.rounds[number] if number < len(self.rounds) else None
-
-    def current_round(self) -> experiments_pb2.Round:
-        record = self.round(self.experiment.current_round)
-        return record.round if record else experiments_pb2.Round()
-
-    def commit(self, *changed: RoundRecord) -> None:
-        """Persists the given rounds, then the experiment, then wakes watchers. Caller holds the lock."""
-        for record in changed:
-            number = record.round.number
-            if number == len(self.rounds):
-                self.rounds.append(record)
-            self.rounds[number] = record
-            self.records.save_round(self.id, record)
-        self.experiment.update_time.CopyFrom(now())
-        self.records.save_experiment(self.experiment)
-        self.touch()
-
-    def touch(self) -> None:
-        """Announces an in-memory change (progress messages are not persisted). Caller holds the lock."""
-        self.version += 1
-        self.lock.notify_all()
+    return enum_name(experiments_pb2.ExperimentState, state).upper()
 
 
 class Experiments:
-    def __init__(self, store: ObjectStore, stubs: Stubs, poll_seconds: float = 0.2):
+    def __init__(self, store: ObjectStore, stubs: Stubs, poll_seconds: float = 0.2, crash_at: str = ""):
         self.store = store
         self.stubs = stubs
         self.records = RecordStore(store)
-        self.poll_seconds = poll_seconds
+        self.runners = Runners(store, stubs, poll_seconds, crash_at)
         self._lock = threading.Condition()
         self._entries: dict[str, Entry] = {}
 
@@ -110,7 +62,7 @@ class Experiments:
             if entry.state == RUNNING:
                 log.info("resuming %s at round %d", entry.experiment.name, entry.experiment.current_round)
                 with self._lock:
-                    self.spawn(entry)
+                    self.runners.spawn(entry)
 
     # Lookups ----------------------------------------------------------------------------------
 
@@ -126,7 +78,9 @@ class Experiments:
         with self._lock:
             return _copy(entry.experiment)
 
-    def list(self, page_size: int, page_token: str) -> tuple[list[experiments_pb2.Experiment], str]:
+    def list_experiments(
+        self, page_size: int, page_token: str
+    ) -> tuple[list[experiments_pb2.Experiment], str]:
         with self._lock:
             items = [_copy(self._entries[k].experiment) for k in sorted(self._entries)]
         return paging.paginate("experiments", items, page_size, page_token)
@@ -140,22 +94,6 @@ class Experiments:
         return paging.paginate(f"{parent}/rounds", items, page_size, page_token)
 
     # Create -----------------------------------------------------------------------------------
-
-    def load_view(
-        self,
-        config: experiments_pb2.ExperimentConfig,
-        retry_seconds: float = 10.0,
-        interrupted: Callable[[], bool] = lambda: False,
-    ) -> DatasetView:
-        dataset = call(
-            self.stubs.store.GetDataset,
-            dataset_store_pb2.GetDatasetRequest(name=config.dataset),
-            what=f"reading {config.dataset}",
-            retry_seconds=retry_seconds,
-            interrupted=interrupted,
-        ).dataset
-        column = config.simulated_oracle.label_column if config.HasField("simulated_oracle") else ""
-        return load_dataset(self.store, dataset, (column,) if column else ())
 
     def create(
         self,
@@ -173,7 +111,7 @@ class Experiments:
         if experiment_id in self._entries or self.records.experiment_exists(experiment_id):
             raise AlreadyExists(f"{name} already exists: choose another experiment_id")
         try:
-            view = self.load_view(config)
+            view = fetch_view(self.stubs.store, self.store, config.dataset, labeler_for(config).truth_column)
         except NotFound as error:
             raise NotFound(
                 f"dataset {config.dataset!r} does not exist: create it first (CreateDataset); {error}"
@@ -210,19 +148,12 @@ class Experiments:
                     f"{name} is {state_name(entry.state)}: only a CREATED experiment can be started "
                     "(use ResumeExperiment for a paused one)"
                 )
-            first = RoundRecord(
-                round=experiments_pb2.Round(
-                    name=f"{name}/rounds/0",
-                    number=0,
-                    stage=experiments_pb2.ROUND_STAGE_SNAPSHOT,
-                    start_time=now(),
-                )
-            )
+            first = RoundRecord.first_step(name, 0)
             entry.experiment.state = RUNNING
             entry.experiment.current_round = 0
             entry.experiment.current_stage = experiments_pb2.ROUND_STAGE_SNAPSHOT
             entry.commit(first)
-            self.spawn(entry)
+            self.runners.spawn(entry)
             return _copy(entry.experiment)
 
     def pause(self, name: str) -> experiments_pb2.Experiment:
@@ -250,13 +181,13 @@ class Experiments:
             entry.experiment.state = RUNNING
             entry.experiment.status_message = ""
             entry.commit()
-            self.spawn(entry)
+            self.runners.spawn(entry)
             return _copy(entry.experiment)
 
     def cancel(self, name: str) -> experiments_pb2.Experiment:
         entry = self._entry(name)
         with self._lock:
-            if entry.state in TERMINAL:
+            if entry.state in TERMINAL_EXPERIMENT_STATES:
                 raise FailedPrecondition(f"{name} already ended ({state_name(entry.state)})")
             entry.experiment.state = CANCELLED
             entry.experiment.status_message = "cancelled"
@@ -269,8 +200,6 @@ class Experiments:
         return self.get(name)
 
     def _cancel_operation(self, operation: str) -> None:
-        from labelloop.v1 import trainer_pb2
-
         try:
             call(
                 self.stubs.trainer.CancelOperation,
@@ -280,24 +209,6 @@ class Experiments:
             )
         except Exception as error:  # the experiment is cancelled either way; the runner ignores the op
             log.warning("could not cancel %s: %s", operation, error)
-
-    def spawn(self, entry: Entry) -> None:
-        """Starts the runner thread unless one is still finishing a step. Caller holds the lock."""
-        from labelloop.controller.runner import RoundRunner
-
-        if entry.thread is not None and entry.thread.is_alive():
-            return  # a paused runner still finishing its step sees RUNNING again and goes on
-        metrics.EXPERIMENT_STATE.labels(entry.id).set(1)
-        runner = RoundRunner(entry, self)
-        entry.thread = threading.Thread(target=runner.run, name=f"runner-{entry.id}", daemon=True)
-        entry.thread.start()
-
-    def runner_exiting(self, entry: Entry) -> bool:
-        """Called by a runner between steps: True when it should stop (the lock is held by the caller)."""
-        if entry.state == RUNNING:
-            return False
-        entry.thread = None
-        return True
 
     # Watch ------------------------------------------------------------------------------------
 
@@ -317,15 +228,8 @@ class Experiments:
                 seen = entry.version
                 experiment, current = _copy(entry.experiment), _copy(entry.current_round())
             yield experiment, current
-            if experiment.state in TERMINAL:
+            if experiment.state in TERMINAL_EXPERIMENT_STATES:
                 return
-
-    def wait_idle(self, timeout: float) -> None:
-        """Waits for runner threads to exit (tests, shutdown)."""
-        for entry in list(self._entries.values()):
-            thread = entry.thread
-            if thread is not None:
-                thread.join(timeout)
 
 
 def _restore_gauges(experiment: experiments_pb2.Experiment) -> None:

@@ -5,17 +5,26 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pyarrow.parquet as pq
 
 from labelloop.controller.clients import call
-from labelloop.controller.labelers import Label
 from labelloop.core import metrics
 from labelloop.core.errors import AlreadyExists
 from labelloop.core.storage import ObjectStore
 from labelloop.v1 import dataset_store_pb2, dataset_store_pb2_grpc
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Label:
+    """One annotation to append to the log."""
+
+    example_id: str
+    annotator: str
+    label: str
 
 
 class LabelSet:

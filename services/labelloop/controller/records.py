@@ -12,29 +12,10 @@ from typing import Any
 
 from google.protobuf import json_format, timestamp_pb2
 
+from labelloop.core.api import enum_name
+from labelloop.core.layout import EXPERIMENTS_PREFIX, experiment_key, round_key
 from labelloop.core.storage import ObjectStore
 from labelloop.v1 import common_pb2, experiments_pb2
-
-State = experiments_pb2.ExperimentState
-Stage = experiments_pb2.RoundStage
-
-TERMINAL = frozenset(
-    {
-        experiments_pb2.EXPERIMENT_STATE_SUCCEEDED,
-        experiments_pb2.EXPERIMENT_STATE_FAILED,
-        experiments_pb2.EXPERIMENT_STATE_CANCELLED,
-    }
-)
-# Order of the steps of a round; the last round stops after EVALUATE.
-STAGES = (
-    experiments_pb2.ROUND_STAGE_SNAPSHOT,
-    experiments_pb2.ROUND_STAGE_TRAIN,
-    experiments_pb2.ROUND_STAGE_EVALUATE,
-    experiments_pb2.ROUND_STAGE_SCORE,
-    experiments_pb2.ROUND_STAGE_SELECT,
-    experiments_pb2.ROUND_STAGE_LABEL,
-    experiments_pb2.ROUND_STAGE_DONE,
-)
 
 
 def now() -> timestamp_pb2.Timestamp:
@@ -45,24 +26,7 @@ def now() -> timestamp_pb2.Timestamp:
 
 def stage_key(stage: int) -> str:
     """ "ROUND_STAGE_TRAIN" -> "train": the key used in Round.stage_seconds and metrics."""
-    return experiments_pb2.RoundStage.Name(stage).removeprefix("ROUND_STAGE_").lower()
-
-
-def experiment_prefix(experiment_id: str) -> str:
-    return f"experiments/{experiment_id}/"
-
-
-def experiment_key(experiment_id: str) -> str:
-    return f"experiments/{experiment_id}/experiment.json"
-
-
-def round_key(experiment_id: str, number: int) -> str:
-    return f"experiments/{experiment_id}/rounds/{number}.json"
-
-
-def round_prefix(experiment_id: str, number: int) -> str:
-    """Folder of a round's artifacts (model, arrays, scores)."""
-    return f"experiments/{experiment_id}/rounds/{number}/"
+    return enum_name(experiments_pb2.RoundStage, stage)
 
 
 def ref_to_dict(ref: common_pb2.ArrayRef) -> dict[str, Any]:
@@ -107,6 +71,18 @@ class RoundRecord:
         }
 
     @classmethod
+    def first_step(cls, experiment_name: str, number: int) -> RoundRecord:
+        """A new round at its SNAPSHOT step."""
+        return cls(
+            round=experiments_pb2.Round(
+                name=f"{experiment_name}/rounds/{number}",
+                number=number,
+                stage=experiments_pb2.ROUND_STAGE_SNAPSHOT,
+                start_time=now(),
+            )
+        )
+
+    @classmethod
     def from_json(cls, data: dict[str, Any]) -> RoundRecord:
         return cls(
             round=json_format.ParseDict(data["round"], experiments_pb2.Round()),
@@ -137,7 +113,7 @@ class RecordStore:
         return self.store.exists(experiment_key(experiment_id))
 
     def experiment_ids(self) -> Iterator[str]:
-        for key in self.store.list("experiments/"):
+        for key in self.store.list(EXPERIMENTS_PREFIX):
             parts = key.split("/")
             if len(parts) == 3 and parts[2] == "experiment.json":
                 yield parts[1]

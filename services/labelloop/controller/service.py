@@ -25,7 +25,7 @@ class ExperimentServicer(experiments_pb2_grpc.ExperimentServiceServicer):
         return pb.GetExperimentResponse(experiment=self.experiments.get(request.name))
 
     def ListExperiments(self, request: pb.ListExperimentsRequest, context: grpc.ServicerContext):
-        items, token = self.experiments.list(request.page_size, request.page_token)
+        items, token = self.experiments.list_experiments(request.page_size, request.page_token)
         return pb.ListExperimentsResponse(experiments=items, next_page_token=token)
 
     def StartExperiment(self, request: pb.StartExperimentRequest, context: grpc.ServicerContext):

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from labelloop.controller.dataset import DatasetView
 from labelloop.controller.initial import initial_example_ids
+from labelloop.controller.labelers import labeler_for
 from labelloop.core import names
+from labelloop.core.api import defined_values
 from labelloop.core.errors import FailedPrecondition, InvalidArgument
 from labelloop.v1 import common_pb2, experiments_pb2
 
@@ -19,8 +21,7 @@ def check_config(config: experiments_pb2.ExperimentConfig) -> str:
         raise InvalidArgument("config.dataset is empty: name the dataset as 'datasets/{dataset}'")
     (dataset_id,) = names.parse(config.dataset, "datasets")
     names.check_id(dataset_id, "dataset id")
-    if config.strategy == common_pb2.STRATEGY_UNSPECIFIED:
-        raise InvalidArgument("config.strategy is unset: choose e.g. STRATEGY_ACTIVELAB or STRATEGY_RANDOM")
+    check_strategy(config.strategy)
     if config.batch_size <= 0:
         raise InvalidArgument(
             f"config.batch_size={config.batch_size}: set how many examples to label per round (> 0)"
@@ -43,25 +44,25 @@ def check_config(config: experiments_pb2.ExperimentConfig) -> str:
         )
     if config.max_per_class < 0:
         raise InvalidArgument(f"config.max_per_class={config.max_per_class} must be >= 0 (0: no cap)")
-    labeler = config.WhichOneof("labeler")
-    if labeler is None:
-        raise InvalidArgument("config sets no labeler: set simulated_oracle or external_labelers")
-    if labeler == "simulated_oracle":
-        oracle = config.simulated_oracle
-        if not 0 <= oracle.noise_rate < 1:
-            raise InvalidArgument(f"simulated_oracle.noise_rate={oracle.noise_rate} must be in [0, 1)")
-        if oracle.annotator_count < 0:
-            raise InvalidArgument(f"simulated_oracle.annotator_count={oracle.annotator_count} must be >= 0")
-    elif config.external_labelers.timeout_seconds < 0:
-        raise InvalidArgument("external_labelers.timeout_seconds must be >= 0 (0 waits forever)")
+    labeler_for(config).check()
     return dataset_id
 
 
-def oracle_column(config: experiments_pb2.ExperimentConfig, view: DatasetView) -> str:
-    """The ground-truth column the experiment reads ("" when it needs none)."""
-    if config.WhichOneof("labeler") == "simulated_oracle" and config.simulated_oracle.label_column:
-        return config.simulated_oracle.label_column
-    return view.label_column
+def check_strategy(strategy: int) -> None:
+    """Any value the API defines: which inputs a strategy uses is the scorer's business."""
+    if strategy in defined_values(common_pb2.Strategy):
+        return
+    choices = ", ".join(common_pb2.Strategy.Name(v) for v in defined_values(common_pb2.Strategy))
+    if strategy == common_pb2.STRATEGY_UNSPECIFIED:
+        problem = "config.strategy is unset"
+    else:
+        problem = f"config.strategy={strategy} is not a strategy"
+    raise InvalidArgument(f"{problem}: choose one of {choices}")
+
+
+def truth_column(config: experiments_pb2.ExperimentConfig, view: DatasetView) -> str:
+    """The ground-truth column the experiment reads: its labeler's, else the dataset's label column."""
+    return labeler_for(config).truth_column or view.label_column
 
 
 def check_against_dataset(config: experiments_pb2.ExperimentConfig, view: DatasetView) -> list[str]:
@@ -72,17 +73,21 @@ def check_against_dataset(config: experiments_pb2.ExperimentConfig, view: Datase
             f"config.batch_size={config.batch_size} exceeds the {view.pool_count} pool examples of "
             f"{view.name}: lower batch_size"
         )
-    column = oracle_column(config, view)
-    needs_truth = config.WhichOneof("labeler") == "simulated_oracle" or config.initial_labels.per_class
-    if needs_truth:
+    labeler = labeler_for(config)
+    column = labeler.truth_column or view.label_column
+    labeler_field = config.WhichOneof("labeler")
+    readers = [labeler_field] if labeler.needs_truth else []
+    readers += ["initial_labels.per_class"] if config.initial_labels.per_class else []
+    if readers:
         if not column:
             raise FailedPrecondition(
-                f"{view.name} has no ground-truth label column: a simulated oracle and "
-                "initial_labels.per_class need one; use external_labelers and initial_labels.example_ids"
+                f"{view.name} has no ground-truth label column, which {' and '.join(readers)} need: "
+                "use external_labelers and initial_labels.example_ids"
             )
         if column not in view.columns:
+            field = f"{labeler_field}.label_column" if labeler.truth_column else "the dataset's label_column"
             raise InvalidArgument(
-                f"simulated_oracle.label_column {column!r} is not a column of {view.name}: "
+                f"{field} {column!r} is not a column of {view.name}: "
                 f"use one of {[c for c in view.columns if c not in ('example_id', 'split')]}"
             )
     per_class = config.initial_labels.per_class

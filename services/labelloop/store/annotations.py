@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from labelloop.core.errors import InvalidArgument
+from labelloop.core.layout import annotations_prefix
 from labelloop.core.names import check_id
 from labelloop.core.storage import ObjectStore
-from labelloop.store.models import DEFAULT_ANNOTATION_SET, Annotation, annotations_prefix, from_iso, to_iso
+from labelloop.store.models import DEFAULT_ANNOTATION_SET, Annotation, from_iso, to_iso
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _ENTRY = re.compile(r"^(\d{8})-(.+)\.json$")

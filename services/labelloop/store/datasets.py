@@ -21,6 +21,15 @@ import pyarrow as pa
 
 from labelloop.core import paging
 from labelloop.core.errors import AlreadyExists, InvalidArgument, NotFound
+from labelloop.core.layout import (
+    DATASETS_PREFIX,
+    dataset_key,
+    dataset_prefix,
+    files_prefix,
+    snapshot_key,
+    snapshot_prefix,
+    snapshots_prefix,
+)
 from labelloop.core.metrics import STORE_ANNOTATIONS, STORE_EXAMPLES_INGESTED
 from labelloop.core.names import check_id
 from labelloop.core.storage import ObjectStore
@@ -46,11 +55,7 @@ from labelloop.store.models import (
     Example,
     Page,
     SnapshotInfo,
-    dataset_key,
-    dataset_prefix,
-    files_prefix,
     now,
-    snapshot_prefix,
 )
 
 log = logging.getLogger(__name__)
@@ -166,7 +171,7 @@ class DatasetStore:
 
     def list_datasets(self, page_size: int = 0, page_token: str = "") -> Page[DatasetInfo]:
         # One level only: a dataset's folder also holds every image file.
-        ids = [d for d in self.store.list_folders("datasets/") if self.store.exists(dataset_key(d))]
+        ids = [d for d in self.store.list_folders(DATASETS_PREFIX) if self.store.exists(dataset_key(d))]
         page, next_token = paging.paginate("datasets", ids, page_size, page_token)
         infos = []
         for dataset_id in page:
@@ -325,9 +330,7 @@ class DatasetStore:
 
     def _find_snapshot(self, dataset_id: str, snapshot_id: str) -> SnapshotInfo | None:
         try:
-            return SnapshotInfo.from_json(
-                self.store.get_json(snapshot_prefix(dataset_id, snapshot_id) + "snapshot.json")
-            )
+            return SnapshotInfo.from_json(self.store.get_json(snapshot_key(dataset_id, snapshot_id)))
         except NotFound:
             return None
 
@@ -341,7 +344,7 @@ class DatasetStore:
 
     def list_snapshots(self, dataset_id: str, page_size: int = 0, page_token: str = "") -> Page[SnapshotInfo]:
         self.get_dataset(dataset_id)
-        prefix = f"datasets/{dataset_id}/snapshots/"
+        prefix = snapshots_prefix(dataset_id)
         ids = [k[len(prefix) :].split("/")[0] for k in self.store.list(prefix) if _is_snapshot_key(k, prefix)]
         page, next_token = paging.paginate(f"snapshots/{dataset_id}", ids, page_size, page_token)
         found = (self._find_snapshot(dataset_id, s) for s in page)

@@ -10,7 +10,7 @@ import io
 import json
 import math
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -89,7 +89,7 @@ def read_manifest(store: ObjectStore, spec: IngestSpec) -> Manifest:
         data = location.path.read_bytes() if location.path is not None else store.get_bytes(location.key)
     except (FileNotFoundError, IsADirectoryError, NotFound):
         raise InvalidArgument(f"manifest {spec.manifest_uri!r} does not exist") from None
-    text_columns = {
+    text_columns: dict[Hashable, type[str]] = {
         c: str for c in (spec.id_column, spec.image_column, spec.label_column, spec.split_column) if c
     }
     try:
@@ -183,20 +183,21 @@ def example_ids(manifest: Manifest, spec: IngestSpec) -> list[str]:
     """Stable ids: the id column, else a hash of the row content (duplicates get -2, -3, ...)."""
     frame = manifest.frame
     if spec.id_column:
-        ids = frame[spec.id_column].map(lambda v: "" if pd.isna(v) else str(v).strip())
-        empty = ids == ""
+        given = frame[spec.id_column].map(lambda v: "" if pd.isna(v) else str(v).strip())
+        empty = given == ""
         if empty.any():
             raise InvalidArgument(f"id column {spec.id_column!r} is empty on manifest rows {_rows(empty)}")
-        duplicated = ids.duplicated(keep=False)
+        duplicated = given.duplicated(keep=False)
         if duplicated.any():
-            values = sorted(set(ids[duplicated]))[:MAX_LISTED]
+            values = sorted(set(given[duplicated]))[:MAX_LISTED]
             raise InvalidArgument(f"id column {spec.id_column!r} repeats ids {values}: ids must be unique")
-        return list(ids)
+        return [str(v) for v in given]
     # The split and label are left out: re-splitting or correcting ground truth keeps the ids.
     content = [c for c in (spec.image_column, *manifest.feature_columns) if c]
-    ids, seen = [], {}
-    for values in frame[content].itertuples(index=False, name=None):
-        text = json.dumps([None if pd.isna(v) else str(v) for v in values])
+    ids: list[str] = []
+    seen: dict[str, int] = {}
+    for row in frame[content].itertuples(index=False, name=None):
+        text = json.dumps([None if pd.isna(v) else str(v) for v in row])
         base = "ex-" + hashlib.sha256(text.encode()).hexdigest()[:16]
         seen[base] = seen.get(base, 0) + 1
         ids.append(base if seen[base] == 1 else f"{base}-{seen[base]}")

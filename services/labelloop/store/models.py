@@ -1,10 +1,12 @@
-"""Plain records the dataset store hands out, and the object-store layout it writes."""
+"""Plain records the dataset store hands out; their keys come from labelloop.core.layout."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
+
+from labelloop.core import layout
 
 T = TypeVar("T")
 
@@ -13,31 +15,6 @@ SPLITS = (POOL, TEST)
 DEFAULT_ANNOTATION_SET = "default"
 # Columns every examples.parquet starts with; manifest columns may not reuse these names.
 RESERVED_COLUMNS = ("example_id", "split")
-
-
-# Object-store keys (docs/architecture.md, "Object-store layout").
-def dataset_prefix(dataset: str) -> str:
-    return f"datasets/{dataset}/"
-
-
-def dataset_key(dataset: str) -> str:
-    return f"datasets/{dataset}/dataset.json"
-
-
-def examples_key(dataset: str) -> str:
-    return f"datasets/{dataset}/examples.parquet"
-
-
-def files_prefix(dataset: str) -> str:
-    return f"datasets/{dataset}/files/"
-
-
-def annotations_prefix(dataset: str, annotation_set: str) -> str:
-    return f"datasets/{dataset}/annotations/{annotation_set}/"
-
-
-def snapshot_prefix(dataset: str, snapshot: str) -> str:
-    return f"datasets/{dataset}/snapshots/{snapshot}/"
 
 
 def now() -> datetime:
@@ -76,7 +53,7 @@ class DatasetInfo:
 
     @property
     def examples_key(self) -> str:
-        return examples_key(self.dataset_id)
+        return layout.examples_key(self.dataset_id)
 
     def to_json(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "create_time"}
@@ -133,23 +110,23 @@ class SnapshotInfo:
 
     @property
     def prefix(self) -> str:
-        return snapshot_prefix(self.dataset_id, self.snapshot_id)
+        return layout.snapshot_prefix(self.dataset_id, self.snapshot_id)
 
     @property
     def labels_key(self) -> str:
-        return self.prefix + "labels.parquet"
+        return layout.snapshot_labels_key(self.dataset_id, self.snapshot_id)
 
     @property
     def labels_multiannotator_key(self) -> str:
-        return self.prefix + "labels_multiannotator.npy"
+        return layout.snapshot_multiannotator_key(self.dataset_id, self.snapshot_id)
 
     @property
     def annotators_key(self) -> str:
-        return self.prefix + "annotators.json"
+        return layout.snapshot_annotators_key(self.dataset_id, self.snapshot_id)
 
     @property
     def snapshot_key(self) -> str:
-        return self.prefix + "snapshot.json"
+        return layout.snapshot_key(self.dataset_id, self.snapshot_id)
 
     def to_json(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "create_time"}

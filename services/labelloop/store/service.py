@@ -7,6 +7,7 @@ from datetime import datetime
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from labelloop.core.api import service_name
 from labelloop.core.names import parse
 from labelloop.core.server import Registrar
 from labelloop.store.datasets import DatasetStore
@@ -14,7 +15,7 @@ from labelloop.store.models import POOL, TEST, Annotation, DatasetInfo, Snapshot
 from labelloop.v1 import dataset_store_pb2 as pb
 from labelloop.v1 import dataset_store_pb2_grpc as pb_grpc
 
-SERVICE_NAME = "labelloop.v1.DatasetStoreService"
+SERVICE_NAME = service_name(pb)
 _SPLIT_TO_PROTO = {POOL: pb.SPLIT_POOL, TEST: pb.SPLIT_TEST}
 _SPLIT_FROM_PROTO = {pb.SPLIT_UNSPECIFIED: "", pb.SPLIT_POOL: POOL, pb.SPLIT_TEST: TEST}
 

@@ -2,18 +2,47 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from labelloop.controller.labelers.base import LabelingContext, LabelRequest
+from labelloop.controller.labelset import Label
+from labelloop.core.errors import InvalidArgument
 from labelloop.v1 import experiments_pb2
 
 
-@dataclass(frozen=True)
-class Label:
-    example_id: str
-    annotator: str
-    label: str
+class SimulatedOracle:
+    """Labels at once, from the ground truth: for experiments and benchmarks."""
+
+    needs_truth = True
+
+    def __init__(self, settings: experiments_pb2.SimulatedOracle):
+        self.settings = settings
+
+    @property
+    def truth_column(self) -> str:
+        return self.settings.label_column
+
+    def check(self) -> None:
+        if not 0 <= self.settings.noise_rate < 1:
+            raise InvalidArgument(f"simulated_oracle.noise_rate={self.settings.noise_rate} must be in [0, 1)")
+        if self.settings.annotator_count < 0:
+            raise InvalidArgument(
+                f"simulated_oracle.annotator_count={self.settings.annotator_count} must be >= 0"
+            )
+
+    def label(self, request: LabelRequest, context: LabelingContext) -> int:
+        existing = context.labels.annotators_by_example() if request.relabel else {}
+        labels = oracle_labels(
+            self.settings,
+            request.example_ids,
+            context.view.ground_truth(self.truth_column),
+            context.view.classes,
+            seed=request.seed,
+            first_turn=request.annotations_before,
+            existing=existing,
+        )
+        context.labels.append(labels, request.request_id)
+        return request.annotations_before + len(labels)
 
 
 def annotator_names(count: int) -> list[str]:

@@ -1,0 +1,168 @@
+"""The labeler plug-ins through their protocol, with an in-memory annotation log and a fake clock:
+the registry covers the API's oneof, the oracle stores seeded labels once, external labelers are
+waited for, time out, and stop when the experiment is paused."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from labelloop.controller.context import StopRequested
+from labelloop.controller.dataset import DatasetView
+from labelloop.controller.labelers import LABELERS, LabelingContext, LabelRequest, labeler_for
+from labelloop.controller.labelers.external import ExternalLabelers
+from labelloop.controller.labelers.oracle import SimulatedOracle, oracle_labels
+from labelloop.controller.labelset import Label
+from labelloop.core.errors import FailedPrecondition, InvalidArgument
+from labelloop.v1 import dataset_store_pb2
+from labelloop.v1 import experiments_pb2 as pb
+
+CLASSES = ["a", "b", "c"]
+POOL = [f"x{i:03d}" for i in range(12)]
+TRUTH = {example_id: CLASSES[i % 3] for i, example_id in enumerate(POOL)}
+
+
+@dataclass
+class Log:
+    """The annotation log of one experiment, as the dataset store keeps it: a retried request id
+    is stored once."""
+
+    annotation_set: str = "e1"
+    entries: list[dataset_store_pb2.Annotation] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+
+    def append(self, labels: list[Label], request_id: str) -> None:
+        if request_id in self.requests:
+            return
+        self.requests.append(request_id)
+        self.entries.extend(
+            dataset_store_pb2.Annotation(example_id=a.example_id, annotator=a.annotator, label=a.label)
+            for a in labels
+        )
+
+    def annotations(self) -> list[dataset_store_pb2.Annotation]:
+        return list(self.entries)
+
+    def annotators_by_example(self) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for a in self.entries:
+            found.setdefault(a.example_id, set()).add(a.annotator)
+        return found
+
+
+@dataclass
+class Clock:
+    now: float = 1000.0
+    sleeps: int = 0
+    on_sleep: Callable[[], None] = lambda: None
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.sleeps += 1
+        self.on_sleep()
+
+
+def labeling(log: Log, clock: Clock, wait_start: list[float], interrupted: bool = False) -> LabelingContext:
+    """wait_start: the round record's persisted wait start ([] before the first wait)."""
+
+    def wait_started() -> float:
+        if not wait_start:
+            wait_start.append(clock.time())
+        return wait_start[0]
+
+    columns = ["example_id", "split", "label"]
+    view = DatasetView("datasets/d", CLASSES, "label", columns, POOL, [], {"label": TRUTH})
+    return LabelingContext(
+        experiment_id="e1",
+        labels=log,  # type: ignore[arg-type]
+        view=view,
+        wait_started=wait_started,
+        progress=lambda message: None,
+        interrupted=lambda: interrupted,
+        clock=clock.time,
+        sleep=clock.sleep,
+        poll_seconds=0.2,
+    )
+
+
+def test_every_labeler_of_the_api_has_a_plug_in() -> None:
+    oneof = pb.ExperimentConfig.DESCRIPTOR.oneofs_by_name["labeler"]
+    assert sorted(f.name for f in oneof.fields) == sorted(LABELERS)
+    config = pb.ExperimentConfig(external_labelers=pb.ExternalLabelers(timeout_seconds=5))
+    assert isinstance(labeler_for(config), ExternalLabelers)
+    with pytest.raises(InvalidArgument, match="set simulated_oracle or external_labelers"):
+        labeler_for(pb.ExperimentConfig())
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (pb.ExperimentConfig(simulated_oracle=pb.SimulatedOracle(noise_rate=1.0)), "noise_rate=1.0"),
+        (pb.ExperimentConfig(simulated_oracle=pb.SimulatedOracle(annotator_count=-1)), "annotator_count=-1"),
+        (pb.ExperimentConfig(external_labelers=pb.ExternalLabelers(timeout_seconds=-1)), "timeout_seconds"),
+    ],
+)
+def test_labelers_check_their_own_settings(config: pb.ExperimentConfig, message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        labeler_for(config).check()
+
+
+def test_oracle_stores_seeded_labels_once() -> None:
+    settings = pb.SimulatedOracle(noise_rate=0.3, annotator_count=2)
+    oracle = SimulatedOracle(settings)
+    log, clock = Log(), Clock()
+    request = LabelRequest(POOL[:6], request_id="e1-r1-label", seed=(3, 1, 4), annotations_before=7)
+    assert oracle.label(request, labeling(log, clock, [])) == 7 + 6
+    expected = oracle_labels(settings, POOL[:6], TRUTH, CLASSES, seed=(3, 1, 4), first_turn=7)
+    assert [(a.example_id, a.annotator, a.label) for a in log.entries] == [
+        (lb.example_id, lb.annotator, lb.label) for lb in expected
+    ]
+    oracle.label(request, labeling(log, clock, []))  # a replay after a crash
+    assert len(log.entries) == 6 and log.requests == ["e1-r1-label"]
+
+
+def test_oracle_relabels_with_a_fresh_annotator() -> None:
+    oracle = SimulatedOracle(pb.SimulatedOracle(annotator_count=2))
+    log, clock = Log(), Clock()
+    oracle.label(LabelRequest(POOL[:2], request_id="e1-initial", seed=(0,)), labeling(log, clock, []))
+    again = LabelRequest(POOL[:2], request_id="e1-r0-label", seed=(1,), annotations_before=2, relabel=True)
+    oracle.label(again, labeling(log, clock, []))
+    both = {"oracle-0", "oracle-1"}
+    assert log.annotators_by_example() == {POOL[0]: both, POOL[1]: both}
+
+
+def test_external_labelers_are_waited_for() -> None:
+    log, clock = Log(), Clock()
+    log.append([Label(POOL[0], "alice", "a")], "before")  # labeled before this round's snapshot
+    people = [Label(POOL[1], "bob", "b"), Label(POOL[0], "bob", "a")]
+    clock.on_sleep = lambda: log.append(people[clock.sleeps - 1 : clock.sleeps], f"people-{clock.sleeps}")
+    request = LabelRequest(POOL[:2], request_id="unused", seed=(0,), counts_before={POOL[0]: 1})
+    labels_used = ExternalLabelers(pb.ExternalLabelers()).label(request, labeling(log, clock, []))
+    assert labels_used == 1 + 2 and clock.sleeps == 2  # POOL[0] needed a second label, not its first
+
+
+def test_external_labelers_time_out_across_restarts() -> None:
+    log, clock = Log(), Clock()
+    people = ExternalLabelers(pb.ExternalLabelers(timeout_seconds=30))
+    request = LabelRequest(POOL[:3], request_id="unused", seed=(0,))
+    wait_start: list[float] = []
+    with pytest.raises(FailedPrecondition, match=r"no label to 3 of 3 selected examples within 30s"):
+        people.label(request, labeling(log, clock, wait_start))
+    assert wait_start == [1000.0] and 30 < clock.now - 1000.0 <= 31
+    # A restarted controller keeps the persisted start: it fails at once, without a new 30 s wait.
+    restarted = Clock(now=clock.now)
+    with pytest.raises(FailedPrecondition, match="within 30s"):
+        people.label(request, labeling(log, restarted, wait_start))
+    assert restarted.sleeps == 0
+
+
+def test_external_labelers_stop_when_the_experiment_pauses() -> None:
+    log, clock = Log(), Clock()
+    request = LabelRequest(POOL[:3], request_id="unused", seed=(0,))
+    with pytest.raises(StopRequested):
+        ExternalLabelers(pb.ExternalLabelers()).label(request, labeling(log, clock, [], interrupted=True))
+    assert clock.sleeps == 0
