@@ -15,11 +15,10 @@ from labelloop.selector.batch.base import BatchNeeds, BatchRequest
 from labelloop.selector.batch.lowest_scores import LowestScores
 from labelloop.selector.selection import select_batch
 from labelloop.v1 import common_pb2 as c
-from labelloop.v1 import selector_pb2
 
 from tests.scorer.data import put_array
 
-LOWEST = selector_pb2.BATCH_METHOD_LOWEST_SCORES
+LOWEST = c.BATCH_METHOD_LOWEST_SCORES
 
 
 @dataclass
@@ -46,9 +45,9 @@ def stored(store: LocalStore, name: str, scores: list[float], prefix: str) -> c.
 
 
 def test_every_method_has_a_plugin_and_unspecified_means_lowest_scores() -> None:
-    assert sorted(BATCH_SELECTORS) == defined_values(selector_pb2.BatchMethod)
-    assert isinstance(batch_selector_for(selector_pb2.BATCH_METHOD_UNSPECIFIED), LowestScores)
-    assert batch_selector_for(LOWEST) is batch_selector_for(selector_pb2.BATCH_METHOD_UNSPECIFIED)
+    assert sorted(BATCH_SELECTORS) == defined_values(c.BatchMethod)
+    assert isinstance(batch_selector_for(c.BATCH_METHOD_UNSPECIFIED), LowestScores)
+    assert batch_selector_for(LOWEST) is batch_selector_for(c.BATCH_METHOD_UNSPECIFIED)
     with pytest.raises(InvalidArgument) as info:
         batch_selector_for(7)
     assert str(info.value) == "batch_method 7 is not a batch method: choose one of BATCH_METHOD_LOWEST_SCORES"
@@ -76,7 +75,7 @@ def test_select_batch_hands_the_batch_to_the_plugin(
     batch = select_batch(
         store, unlabeled, 3, labeled_scores=labeled, allow_relabel=True, exclude_example_ids=["u2"],
         seed=5, max_per_class=2, unlabeled_probabilities=probs, labeled_probabilities=probs_l,
-        batch_method=selector_pb2.BATCH_METHOD_UNSPECIFIED,
+        batch_method=c.BATCH_METHOD_UNSPECIFIED,
     )  # fmt: skip
     assert [(e.example_id, e.score, e.relabel, e.predicted_class) for e in batch] == [
         ("l1", 0.95, True, 0),

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19labelloop/v1/common.proto\x12\x0clabelloop.v1\"N\n\x08\x41rrayRef\x12\x0b\n\x03uri\x18\x01 \x01(\t\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\r\n\x05\x64type\x18\x03 \x01(\t\x12\x17\n\x0f\x65xample_ids_uri\x18\x04 \x01(\t\"/\n\x0eOperationError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t*\x9b\x01\n\x08Strategy\x12\x18\n\x14STRATEGY_UNSPECIFIED\x10\x00\x12\x16\n\x12STRATEGY_ACTIVELAB\x10\x01\x12\x13\n\x0fSTRATEGY_RANDOM\x10\x02\x12\x1d\n\x19STRATEGY_LEAST_CONFIDENCE\x10\x03\x12\x13\n\x0fSTRATEGY_MARGIN\x10\x04\x12\x14\n\x10STRATEGY_ENTROPY\x10\x05*\xc5\x01\n\x0eOperationState\x12\x1f\n\x1bOPERATION_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17OPERATION_STATE_PENDING\x10\x01\x12\x1b\n\x17OPERATION_STATE_RUNNING\x10\x02\x12\x1d\n\x19OPERATION_STATE_SUCCEEDED\x10\x03\x12\x1a\n\x16OPERATION_STATE_FAILED\x10\x04\x12\x1d\n\x19OPERATION_STATE_CANCELLED\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19labelloop/v1/common.proto\x12\x0clabelloop.v1\"N\n\x08\x41rrayRef\x12\x0b\n\x03uri\x18\x01 \x01(\t\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\r\n\x05\x64type\x18\x03 \x01(\t\x12\x17\n\x0f\x65xample_ids_uri\x18\x04 \x01(\t\"/\n\x0eOperationError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t*\xb6\x01\n\x08Strategy\x12\x18\n\x14STRATEGY_UNSPECIFIED\x10\x00\x12\x16\n\x12STRATEGY_ACTIVELAB\x10\x01\x12\x13\n\x0fSTRATEGY_RANDOM\x10\x02\x12\x1d\n\x19STRATEGY_LEAST_CONFIDENCE\x10\x03\x12\x13\n\x0fSTRATEGY_MARGIN\x10\x04\x12\x14\n\x10STRATEGY_ENTROPY\x10\x05\x12\x19\n\x15STRATEGY_BUDGET_AWARE\x10\x06*\x7f\n\x0b\x42\x61tchMethod\x12\x1c\n\x18\x42\x41TCH_METHOD_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x42\x41TCH_METHOD_LOWEST_SCORES\x10\x01\x12\x18\n\x14\x42\x41TCH_METHOD_DIVERSE\x10\x02\x12\x18\n\x14\x42\x41TCH_METHOD_TYPICAL\x10\x03*\xc5\x01\n\x0eOperationState\x12\x1f\n\x1bOPERATION_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17OPERATION_STATE_PENDING\x10\x01\x12\x1b\n\x17OPERATION_STATE_RUNNING\x10\x02\x12\x1d\n\x19OPERATION_STATE_SUCCEEDED\x10\x03\x12\x1a\n\x16OPERATION_STATE_FAILED\x10\x04\x12\x1d\n\x19OPERATION_STATE_CANCELLED\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,9 +32,11 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'labelloop.v1.common_pb2', _
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_STRATEGY']._serialized_start=173
-  _globals['_STRATEGY']._serialized_end=328
-  _globals['_OPERATIONSTATE']._serialized_start=331
-  _globals['_OPERATIONSTATE']._serialized_end=528
+  _globals['_STRATEGY']._serialized_end=355
+  _globals['_BATCHMETHOD']._serialized_start=357
+  _globals['_BATCHMETHOD']._serialized_end=484
+  _globals['_OPERATIONSTATE']._serialized_start=487
+  _globals['_OPERATIONSTATE']._serialized_end=684
   _globals['_ARRAYREF']._serialized_start=43
   _globals['_ARRAYREF']._serialized_end=121
   _globals['_OPERATIONERROR']._serialized_start=123

@@ -15,6 +15,14 @@ class Strategy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STRATEGY_LEAST_CONFIDENCE: _ClassVar[Strategy]
     STRATEGY_MARGIN: _ClassVar[Strategy]
     STRATEGY_ENTROPY: _ClassVar[Strategy]
+    STRATEGY_BUDGET_AWARE: _ClassVar[Strategy]
+
+class BatchMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BATCH_METHOD_UNSPECIFIED: _ClassVar[BatchMethod]
+    BATCH_METHOD_LOWEST_SCORES: _ClassVar[BatchMethod]
+    BATCH_METHOD_DIVERSE: _ClassVar[BatchMethod]
+    BATCH_METHOD_TYPICAL: _ClassVar[BatchMethod]
 
 class OperationState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -30,6 +38,11 @@ STRATEGY_RANDOM: Strategy
 STRATEGY_LEAST_CONFIDENCE: Strategy
 STRATEGY_MARGIN: Strategy
 STRATEGY_ENTROPY: Strategy
+STRATEGY_BUDGET_AWARE: Strategy
+BATCH_METHOD_UNSPECIFIED: BatchMethod
+BATCH_METHOD_LOWEST_SCORES: BatchMethod
+BATCH_METHOD_DIVERSE: BatchMethod
+BATCH_METHOD_TYPICAL: BatchMethod
 OPERATION_STATE_UNSPECIFIED: OperationState
 OPERATION_STATE_PENDING: OperationState
 OPERATION_STATE_RUNNING: OperationState

@@ -32,6 +32,18 @@ class RoundStage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ROUND_STAGE_SELECT: _ClassVar[RoundStage]
     ROUND_STAGE_LABEL: _ClassVar[RoundStage]
     ROUND_STAGE_DONE: _ClassVar[RoundStage]
+
+class InitialSelection(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INITIAL_SELECTION_UNSPECIFIED: _ClassVar[InitialSelection]
+    INITIAL_SELECTION_TYPICAL: _ClassVar[InitialSelection]
+    INITIAL_SELECTION_RANDOM: _ClassVar[InitialSelection]
+
+class LabeledProbabilities(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LABELED_PROBABILITIES_UNSPECIFIED: _ClassVar[LabeledProbabilities]
+    LABELED_PROBABILITIES_OUT_OF_SAMPLE: _ClassVar[LabeledProbabilities]
+    LABELED_PROBABILITIES_IN_SAMPLE: _ClassVar[LabeledProbabilities]
 EXPERIMENT_STATE_UNSPECIFIED: ExperimentState
 EXPERIMENT_STATE_CREATED: ExperimentState
 EXPERIMENT_STATE_RUNNING: ExperimentState
@@ -47,14 +59,24 @@ ROUND_STAGE_SCORE: RoundStage
 ROUND_STAGE_SELECT: RoundStage
 ROUND_STAGE_LABEL: RoundStage
 ROUND_STAGE_DONE: RoundStage
+INITIAL_SELECTION_UNSPECIFIED: InitialSelection
+INITIAL_SELECTION_TYPICAL: InitialSelection
+INITIAL_SELECTION_RANDOM: InitialSelection
+LABELED_PROBABILITIES_UNSPECIFIED: LabeledProbabilities
+LABELED_PROBABILITIES_OUT_OF_SAMPLE: LabeledProbabilities
+LABELED_PROBABILITIES_IN_SAMPLE: LabeledProbabilities
 
 class InitialLabels(_message.Message):
-    __slots__ = ("per_class", "example_ids")
+    __slots__ = ("per_class", "example_ids", "count", "selection")
     PER_CLASS_FIELD_NUMBER: _ClassVar[int]
     EXAMPLE_IDS_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    SELECTION_FIELD_NUMBER: _ClassVar[int]
     per_class: int
     example_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, per_class: _Optional[int] = ..., example_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    count: int
+    selection: InitialSelection
+    def __init__(self, per_class: _Optional[int] = ..., example_ids: _Optional[_Iterable[str]] = ..., count: _Optional[int] = ..., selection: _Optional[_Union[InitialSelection, str]] = ...) -> None: ...
 
 class StoppingRule(_message.Message):
     __slots__ = ("max_rounds", "label_budget", "target_accuracy")
@@ -67,14 +89,16 @@ class StoppingRule(_message.Message):
     def __init__(self, max_rounds: _Optional[int] = ..., label_budget: _Optional[int] = ..., target_accuracy: _Optional[float] = ...) -> None: ...
 
 class SimulatedOracle(_message.Message):
-    __slots__ = ("label_column", "noise_rate", "annotator_count")
+    __slots__ = ("label_column", "noise_rate", "annotator_count", "annotator_accuracies")
     LABEL_COLUMN_FIELD_NUMBER: _ClassVar[int]
     NOISE_RATE_FIELD_NUMBER: _ClassVar[int]
     ANNOTATOR_COUNT_FIELD_NUMBER: _ClassVar[int]
+    ANNOTATOR_ACCURACIES_FIELD_NUMBER: _ClassVar[int]
     label_column: str
     noise_rate: float
     annotator_count: int
-    def __init__(self, label_column: _Optional[str] = ..., noise_rate: _Optional[float] = ..., annotator_count: _Optional[int] = ...) -> None: ...
+    annotator_accuracies: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, label_column: _Optional[str] = ..., noise_rate: _Optional[float] = ..., annotator_count: _Optional[int] = ..., annotator_accuracies: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class ExternalLabelers(_message.Message):
     __slots__ = ("timeout_seconds",)
@@ -83,7 +107,7 @@ class ExternalLabelers(_message.Message):
     def __init__(self, timeout_seconds: _Optional[float] = ...) -> None: ...
 
 class ExperimentConfig(_message.Message):
-    __slots__ = ("dataset", "initial_labels", "strategy", "batch_size", "stopping_rule", "trainer", "simulated_oracle", "external_labelers", "allow_relabel", "max_per_class", "seed")
+    __slots__ = ("dataset", "initial_labels", "strategy", "batch_size", "stopping_rule", "trainer", "simulated_oracle", "external_labelers", "allow_relabel", "max_per_class", "seed", "batch_method", "labeled_probabilities")
     DATASET_FIELD_NUMBER: _ClassVar[int]
     INITIAL_LABELS_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
@@ -95,6 +119,8 @@ class ExperimentConfig(_message.Message):
     ALLOW_RELABEL_FIELD_NUMBER: _ClassVar[int]
     MAX_PER_CLASS_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    BATCH_METHOD_FIELD_NUMBER: _ClassVar[int]
+    LABELED_PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
     dataset: str
     initial_labels: InitialLabels
     strategy: _common_pb2.Strategy
@@ -106,7 +132,9 @@ class ExperimentConfig(_message.Message):
     allow_relabel: bool
     max_per_class: int
     seed: int
-    def __init__(self, dataset: _Optional[str] = ..., initial_labels: _Optional[_Union[InitialLabels, _Mapping]] = ..., strategy: _Optional[_Union[_common_pb2.Strategy, str]] = ..., batch_size: _Optional[int] = ..., stopping_rule: _Optional[_Union[StoppingRule, _Mapping]] = ..., trainer: _Optional[_Union[_trainer_pb2.TrainerConfig, _Mapping]] = ..., simulated_oracle: _Optional[_Union[SimulatedOracle, _Mapping]] = ..., external_labelers: _Optional[_Union[ExternalLabelers, _Mapping]] = ..., allow_relabel: _Optional[bool] = ..., max_per_class: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
+    batch_method: _common_pb2.BatchMethod
+    labeled_probabilities: LabeledProbabilities
+    def __init__(self, dataset: _Optional[str] = ..., initial_labels: _Optional[_Union[InitialLabels, _Mapping]] = ..., strategy: _Optional[_Union[_common_pb2.Strategy, str]] = ..., batch_size: _Optional[int] = ..., stopping_rule: _Optional[_Union[StoppingRule, _Mapping]] = ..., trainer: _Optional[_Union[_trainer_pb2.TrainerConfig, _Mapping]] = ..., simulated_oracle: _Optional[_Union[SimulatedOracle, _Mapping]] = ..., external_labelers: _Optional[_Union[ExternalLabelers, _Mapping]] = ..., allow_relabel: _Optional[bool] = ..., max_per_class: _Optional[int] = ..., seed: _Optional[int] = ..., batch_method: _Optional[_Union[_common_pb2.BatchMethod, str]] = ..., labeled_probabilities: _Optional[_Union[LabeledProbabilities, str]] = ...) -> None: ...
 
 class Experiment(_message.Message):
     __slots__ = ("name", "display_name", "config", "state", "current_round", "current_stage", "labeled_count", "labels_used", "latest_test_accuracy", "rounds_completed", "status_message", "annotation_set", "create_time", "update_time")

@@ -25,21 +25,19 @@ _sym_db = _symbol_database.Default()
 from labelloop.v1 import common_pb2 as labelloop_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1blabelloop/v1/selector.proto\x12\x0clabelloop.v1\x1a\x19labelloop/v1/common.proto\"\x84\x03\n\x12SelectBatchRequest\x12\x30\n\x10unlabeled_scores\x18\x01 \x01(\x0b\x32\x16.labelloop.v1.ArrayRef\x12.\n\x0elabeled_scores\x18\x02 \x01(\x0b\x32\x16.labelloop.v1.ArrayRef\x12\x12\n\nbatch_size\x18\x03 \x01(\x05\x12\x1b\n\x13\x65xclude_example_ids\x18\x04 \x03(\t\x12\x15\n\rallow_relabel\x18\x05 \x01(\x08\x12\x0c\n\x04seed\x18\x06 \x01(\x03\x12\x15\n\rmax_per_class\x18\x07 \x01(\x05\x12\x37\n\x17unlabeled_probabilities\x18\x08 \x01(\x0b\x32\x16.labelloop.v1.ArrayRef\x12\x35\n\x15labeled_probabilities\x18\t \x01(\x0b\x32\x16.labelloop.v1.ArrayRef\x12/\n\x0c\x62\x61tch_method\x18\n \x01(\x0e\x32\x19.labelloop.v1.BatchMethod\"^\n\x0fSelectedExample\x12\x12\n\nexample_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x0f\n\x07relabel\x18\x03 \x01(\x08\x12\x17\n\x0fpredicted_class\x18\x04 \x01(\x05\"F\n\x13SelectBatchResponse\x12/\n\x08\x65xamples\x18\x01 \x03(\x0b\x32\x1d.labelloop.v1.SelectedExample*K\n\x0b\x42\x61tchMethod\x12\x1c\n\x18\x42\x41TCH_METHOD_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x42\x41TCH_METHOD_LOWEST_SCORES\x10\x01\x32\x65\n\x0fSelectorService\x12R\n\x0bSelectBatch\x12 .labelloop.v1.SelectBatchRequest\x1a!.labelloop.v1.SelectBatchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1blabelloop/v1/selector.proto\x12\x0clabelloop.v1\x1a\x19labelloop/v1/common.proto\"\xee\x03\n\x12SelectBatchRequest\x12\x30\n\x10unlabeled_scores\x18\x01 \x01(\x0b\x32\x16.labelloop.v1.ArrayRef\x12.\n\x0elabeled_scores\x18\x02 \x01(\x0b\x32\x16.labelloop.v1.ArrayRef\x12\x12\n\nbatch_size\x18\x03 \x01(\x05\x12\x1b\n\x13\x65xclude_example_ids\x18\x04 \x03(\t\x12\x15\n\rallow_relabel\x18\x05 \x01(\x08\x12\x0c\n\x04seed\x18\x06 \x01(\x03\x12\x15\n\rmax_per_class\x18\x07 \x01(\x05\x12\x37\n\x17unlabeled_probabilities\x18\x08 \x01(\x0b\x32\x16.labelloop.v1.ArrayRef\x12\x35\n\x15labeled_probabilities\x18\t \x01(\x0b\x32\x16.labelloop.v1.ArrayRef\x12/\n\x0c\x62\x61tch_method\x18\n \x01(\x0e\x32\x19.labelloop.v1.BatchMethod\x12\x34\n\x14unlabeled_embeddings\x18\x0b \x01(\x0b\x32\x16.labelloop.v1.ArrayRef\x12\x32\n\x12labeled_embeddings\x18\x0c \x01(\x0b\x32\x16.labelloop.v1.ArrayRef\"^\n\x0fSelectedExample\x12\x12\n\nexample_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x0f\n\x07relabel\x18\x03 \x01(\x08\x12\x17\n\x0fpredicted_class\x18\x04 \x01(\x05\"F\n\x13SelectBatchResponse\x12/\n\x08\x65xamples\x18\x01 \x03(\x0b\x32\x1d.labelloop.v1.SelectedExample2e\n\x0fSelectorService\x12R\n\x0bSelectBatch\x12 .labelloop.v1.SelectBatchRequest\x1a!.labelloop.v1.SelectBatchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'labelloop.v1.selector_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_BATCHMETHOD']._serialized_start=631
-  _globals['_BATCHMETHOD']._serialized_end=706
   _globals['_SELECTBATCHREQUEST']._serialized_start=73
-  _globals['_SELECTBATCHREQUEST']._serialized_end=461
-  _globals['_SELECTEDEXAMPLE']._serialized_start=463
-  _globals['_SELECTEDEXAMPLE']._serialized_end=557
-  _globals['_SELECTBATCHRESPONSE']._serialized_start=559
-  _globals['_SELECTBATCHRESPONSE']._serialized_end=629
-  _globals['_SELECTORSERVICE']._serialized_start=708
-  _globals['_SELECTORSERVICE']._serialized_end=809
+  _globals['_SELECTBATCHREQUEST']._serialized_end=567
+  _globals['_SELECTEDEXAMPLE']._serialized_start=569
+  _globals['_SELECTEDEXAMPLE']._serialized_end=663
+  _globals['_SELECTBATCHRESPONSE']._serialized_start=665
+  _globals['_SELECTBATCHRESPONSE']._serialized_end=735
+  _globals['_SELECTORSERVICE']._serialized_start=737
+  _globals['_SELECTORSERVICE']._serialized_end=838
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,5 @@
 from labelloop.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
-from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -8,15 +7,8 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
-class BatchMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
-    __slots__ = ()
-    BATCH_METHOD_UNSPECIFIED: _ClassVar[BatchMethod]
-    BATCH_METHOD_LOWEST_SCORES: _ClassVar[BatchMethod]
-BATCH_METHOD_UNSPECIFIED: BatchMethod
-BATCH_METHOD_LOWEST_SCORES: BatchMethod
-
 class SelectBatchRequest(_message.Message):
-    __slots__ = ("unlabeled_scores", "labeled_scores", "batch_size", "exclude_example_ids", "allow_relabel", "seed", "max_per_class", "unlabeled_probabilities", "labeled_probabilities", "batch_method")
+    __slots__ = ("unlabeled_scores", "labeled_scores", "batch_size", "exclude_example_ids", "allow_relabel", "seed", "max_per_class", "unlabeled_probabilities", "labeled_probabilities", "batch_method", "unlabeled_embeddings", "labeled_embeddings")
     UNLABELED_SCORES_FIELD_NUMBER: _ClassVar[int]
     LABELED_SCORES_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -27,6 +19,8 @@ class SelectBatchRequest(_message.Message):
     UNLABELED_PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
     LABELED_PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
     BATCH_METHOD_FIELD_NUMBER: _ClassVar[int]
+    UNLABELED_EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
+    LABELED_EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
     unlabeled_scores: _common_pb2.ArrayRef
     labeled_scores: _common_pb2.ArrayRef
     batch_size: int
@@ -36,8 +30,10 @@ class SelectBatchRequest(_message.Message):
     max_per_class: int
     unlabeled_probabilities: _common_pb2.ArrayRef
     labeled_probabilities: _common_pb2.ArrayRef
-    batch_method: BatchMethod
-    def __init__(self, unlabeled_scores: _Optional[_Union[_common_pb2.ArrayRef, _Mapping]] = ..., labeled_scores: _Optional[_Union[_common_pb2.ArrayRef, _Mapping]] = ..., batch_size: _Optional[int] = ..., exclude_example_ids: _Optional[_Iterable[str]] = ..., allow_relabel: _Optional[bool] = ..., seed: _Optional[int] = ..., max_per_class: _Optional[int] = ..., unlabeled_probabilities: _Optional[_Union[_common_pb2.ArrayRef, _Mapping]] = ..., labeled_probabilities: _Optional[_Union[_common_pb2.ArrayRef, _Mapping]] = ..., batch_method: _Optional[_Union[BatchMethod, str]] = ...) -> None: ...
+    batch_method: _common_pb2.BatchMethod
+    unlabeled_embeddings: _common_pb2.ArrayRef
+    labeled_embeddings: _common_pb2.ArrayRef
+    def __init__(self, unlabeled_scores: _Optional[_Union[_common_pb2.ArrayRef, _Mapping]] = ..., labeled_scores: _Optional[_Union[_common_pb2.ArrayRef, _Mapping]] = ..., batch_size: _Optional[int] = ..., exclude_example_ids: _Optional[_Iterable[str]] = ..., allow_relabel: _Optional[bool] = ..., seed: _Optional[int] = ..., max_per_class: _Optional[int] = ..., unlabeled_probabilities: _Optional[_Union[_common_pb2.ArrayRef, _Mapping]] = ..., labeled_probabilities: _Optional[_Union[_common_pb2.ArrayRef, _Mapping]] = ..., batch_method: _Optional[_Union[_common_pb2.BatchMethod, str]] = ..., unlabeled_embeddings: _Optional[_Union[_common_pb2.ArrayRef, _Mapping]] = ..., labeled_embeddings: _Optional[_Union[_common_pb2.ArrayRef, _Mapping]] = ...) -> None: ...
 
 class SelectedExample(_message.Message):
     __slots__ = ("example_id", "score", "relabel", "predicted_class")

@@ -3,12 +3,22 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from labelloop.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class TrainingMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TRAINING_MODE_UNSPECIFIED: _ClassVar[TrainingMode]
+    TRAINING_MODE_FINE_TUNE: _ClassVar[TrainingMode]
+    TRAINING_MODE_LINEAR_PROBE: _ClassVar[TrainingMode]
+TRAINING_MODE_UNSPECIFIED: TrainingMode
+TRAINING_MODE_FINE_TUNE: TrainingMode
+TRAINING_MODE_LINEAR_PROBE: TrainingMode
 
 class Checkpoint(_message.Message):
     __slots__ = ("key", "source")
@@ -19,7 +29,7 @@ class Checkpoint(_message.Message):
     def __init__(self, key: _Optional[str] = ..., source: _Optional[str] = ...) -> None: ...
 
 class TrainerConfig(_message.Message):
-    __slots__ = ("time_limit_seconds", "presets", "hyperparameters", "checkpoints", "num_gpus", "seed")
+    __slots__ = ("time_limit_seconds", "presets", "hyperparameters", "checkpoints", "num_gpus", "seed", "mode", "fine_tune_from_labels")
     class HyperparametersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -33,16 +43,20 @@ class TrainerConfig(_message.Message):
     CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
     NUM_GPUS_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    FINE_TUNE_FROM_LABELS_FIELD_NUMBER: _ClassVar[int]
     time_limit_seconds: float
     presets: str
     hyperparameters: _containers.ScalarMap[str, str]
     checkpoints: _containers.RepeatedCompositeFieldContainer[Checkpoint]
     num_gpus: int
     seed: int
-    def __init__(self, time_limit_seconds: _Optional[float] = ..., presets: _Optional[str] = ..., hyperparameters: _Optional[_Mapping[str, str]] = ..., checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., num_gpus: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
+    mode: TrainingMode
+    fine_tune_from_labels: int
+    def __init__(self, time_limit_seconds: _Optional[float] = ..., presets: _Optional[str] = ..., hyperparameters: _Optional[_Mapping[str, str]] = ..., checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., num_gpus: _Optional[int] = ..., seed: _Optional[int] = ..., mode: _Optional[_Union[TrainingMode, str]] = ..., fine_tune_from_labels: _Optional[int] = ...) -> None: ...
 
 class RunResult(_message.Message):
-    __slots__ = ("model_uri", "pool_probabilities", "test_probabilities", "classes", "fit_seconds", "predict_seconds", "test_accuracy")
+    __slots__ = ("model_uri", "pool_probabilities", "test_probabilities", "classes", "fit_seconds", "predict_seconds", "test_accuracy", "pool_embeddings", "embed_seconds")
     MODEL_URI_FIELD_NUMBER: _ClassVar[int]
     POOL_PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
     TEST_PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
@@ -50,6 +64,8 @@ class RunResult(_message.Message):
     FIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     PREDICT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     TEST_ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    POOL_EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
+    EMBED_SECONDS_FIELD_NUMBER: _ClassVar[int]
     model_uri: str
     pool_probabilities: _common_pb2.ArrayRef
     test_probabilities: _common_pb2.ArrayRef
@@ -57,7 +73,9 @@ class RunResult(_message.Message):
     fit_seconds: float
     predict_seconds: float
     test_accuracy: float
-    def __init__(self, model_uri: _Optional[str] = ..., pool_probabilities: _Optional[_Union[_common_pb2.ArrayRef, _Mapping]] = ..., test_probabilities: _Optional[_Union[_common_pb2.ArrayRef, _Mapping]] = ..., classes: _Optional[_Iterable[str]] = ..., fit_seconds: _Optional[float] = ..., predict_seconds: _Optional[float] = ..., test_accuracy: _Optional[float] = ...) -> None: ...
+    pool_embeddings: _common_pb2.ArrayRef
+    embed_seconds: float
+    def __init__(self, model_uri: _Optional[str] = ..., pool_probabilities: _Optional[_Union[_common_pb2.ArrayRef, _Mapping]] = ..., test_probabilities: _Optional[_Union[_common_pb2.ArrayRef, _Mapping]] = ..., classes: _Optional[_Iterable[str]] = ..., fit_seconds: _Optional[float] = ..., predict_seconds: _Optional[float] = ..., test_accuracy: _Optional[float] = ..., pool_embeddings: _Optional[_Union[_common_pb2.ArrayRef, _Mapping]] = ..., embed_seconds: _Optional[float] = ...) -> None: ...
 
 class Operation(_message.Message):
     __slots__ = ("name", "state", "progress", "progress_message", "create_time", "update_time", "error", "result", "labels")
@@ -137,6 +155,33 @@ class CreatePredictionRunRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., dataset: _Optional[str] = ..., model_uri: _Optional[str] = ..., output_uri: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class CreatePredictionRunResponse(_message.Message):
+    __slots__ = ("operation",)
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    operation: Operation
+    def __init__(self, operation: _Optional[_Union[Operation, _Mapping]] = ...) -> None: ...
+
+class CreateEmbeddingRunRequest(_message.Message):
+    __slots__ = ("request_id", "dataset", "config", "output_uri", "labels")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_URI_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    dataset: str
+    config: TrainerConfig
+    output_uri: str
+    labels: _containers.ScalarMap[str, str]
+    def __init__(self, request_id: _Optional[str] = ..., dataset: _Optional[str] = ..., config: _Optional[_Union[TrainerConfig, _Mapping]] = ..., output_uri: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class CreateEmbeddingRunResponse(_message.Message):
     __slots__ = ("operation",)
     OPERATION_FIELD_NUMBER: _ClassVar[int]
     operation: Operation

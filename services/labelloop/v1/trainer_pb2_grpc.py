@@ -46,6 +46,11 @@ class TrainerServiceStub:
                 request_serializer=labelloop_dot_v1_dot_trainer__pb2.CreatePredictionRunRequest.SerializeToString,
                 response_deserializer=labelloop_dot_v1_dot_trainer__pb2.CreatePredictionRunResponse.FromString,
                 _registered_method=True)
+        self.CreateEmbeddingRun = channel.unary_unary(
+                '/labelloop.v1.TrainerService/CreateEmbeddingRun',
+                request_serializer=labelloop_dot_v1_dot_trainer__pb2.CreateEmbeddingRunRequest.SerializeToString,
+                response_deserializer=labelloop_dot_v1_dot_trainer__pb2.CreateEmbeddingRunResponse.FromString,
+                _registered_method=True)
         self.GetOperation = channel.unary_unary(
                 '/labelloop.v1.TrainerService/GetOperation',
                 request_serializer=labelloop_dot_v1_dot_trainer__pb2.GetOperationRequest.SerializeToString,
@@ -82,6 +87,14 @@ class TrainerServiceServicer:
 
     def CreatePredictionRun(self, request, context):
         """Predicts class probabilities with a stored model.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateEmbeddingRun(self, request, context):
+        """Embeds every pool example with the pretrained backbone alone (no label
+        needed), e.g. to choose a first labeled set.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -124,6 +137,11 @@ def add_TrainerServiceServicer_to_server(servicer, server):
                     servicer.CreatePredictionRun,
                     request_deserializer=labelloop_dot_v1_dot_trainer__pb2.CreatePredictionRunRequest.FromString,
                     response_serializer=labelloop_dot_v1_dot_trainer__pb2.CreatePredictionRunResponse.SerializeToString,
+            ),
+            'CreateEmbeddingRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateEmbeddingRun,
+                    request_deserializer=labelloop_dot_v1_dot_trainer__pb2.CreateEmbeddingRunRequest.FromString,
+                    response_serializer=labelloop_dot_v1_dot_trainer__pb2.CreateEmbeddingRunResponse.SerializeToString,
             ),
             'GetOperation': grpc.unary_unary_rpc_method_handler(
                     servicer.GetOperation,
@@ -202,6 +220,33 @@ class TrainerService:
             '/labelloop.v1.TrainerService/CreatePredictionRun',
             labelloop_dot_v1_dot_trainer__pb2.CreatePredictionRunRequest.SerializeToString,
             labelloop_dot_v1_dot_trainer__pb2.CreatePredictionRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateEmbeddingRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/labelloop.v1.TrainerService/CreateEmbeddingRun',
+            labelloop_dot_v1_dot_trainer__pb2.CreateEmbeddingRunRequest.SerializeToString,
+            labelloop_dot_v1_dot_trainer__pb2.CreateEmbeddingRunResponse.FromString,
             options,
             channel_credentials,
             insecure,
