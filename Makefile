@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PROTOS := $(wildcard protos/labelloop/v1/*.proto)
-# Unit tests: no service processes, no AutoGluon training, no Kubernetes cluster (pyproject's markers).
-FAST := not integration and not slow and not cluster
+# Unit tests: no service processes, no AutoGluon training, no Kubernetes cluster, no containers
+# (pyproject's markers). `make test` leaves out only the containers (`make e2e-containers` runs them).
+FAST := not integration and not slow and not cluster and not containers
 
 .PHONY: venv demo test test-fast lint typecheck format protos check-protos bench bench-quick bench-full \
 	lock clean prometheus-install
@@ -28,7 +29,7 @@ demo: venv
 
 ## The whole test suite (unit, integration with real services, S3 server, chart rendering).
 test: venv prometheus-install
-	$(BIN)/python -m pytest -ra
+	$(BIN)/python -m pytest -ra -m "not containers"
 
 ## Unit tests only (a few minutes): `make test` before a merge.
 test-fast: venv
@@ -88,15 +89,22 @@ prometheus-install:
 IMAGE_PREFIX ?= ghcr.io/labelloop/
 IMAGE_TAG ?= $(shell sed -n 's/^appVersion: "\(.*\)"/\1/p' charts/labelloop/Chart.yaml)
 TORCH_FLAVOR ?= cuda
+# The Python base of every image; docker/base-image.sh builds a local one from Debian when this cannot be pulled.
+PYTHON_IMAGE ?= python:3.11.14-slim-bookworm
+# --network host: builds reach the package index the way this machine does. nice: builds yield the CPU.
+DOCKER_BUILD ?= nice -n 10 docker build --network host
+COMPOSE ?= docker-compose
 
-.PHONY: images chart-lint chart-test e2e-cluster
+.PHONY: images chart-lint chart-test e2e-cluster docker-engine base-image compose-images e2e-containers
 
-## Builds both images (needs a Docker engine): $(IMAGE_PREFIX)labelloop and $(IMAGE_PREFIX)labelloop-trainer.
-images:
-	@command -v docker >/dev/null 2>&1 || { echo "make images: no docker command here: install Docker, or build with skaffold and a remote builder" >&2; exit 1; }
-	@docker info >/dev/null 2>&1 || { echo "make images: docker cannot reach a Docker engine (docker info failed): start it or set DOCKER_HOST" >&2; exit 1; }
-	docker build -f docker/service.Dockerfile -t $(IMAGE_PREFIX)labelloop:$(IMAGE_TAG) .
-	docker build -f docker/trainer.Dockerfile --build-arg TORCH_FLAVOR=$(TORCH_FLAVOR) \
+## Builds both images: $(IMAGE_PREFIX)labelloop and $(IMAGE_PREFIX)labelloop-trainer. Starts a Docker
+## engine first where it can (docker-engine) and builds FROM $(PYTHON_IMAGE), or from a local Debian base
+## when that cannot be pulled (base-image).
+images: docker-engine
+	@base=$$(docker/base-image.sh "$(PYTHON_IMAGE)") && set -x && \
+	$(DOCKER_BUILD) --build-arg PYTHON_IMAGE=$$base -f docker/service.Dockerfile \
+		-t $(IMAGE_PREFIX)labelloop:$(IMAGE_TAG) . && \
+	$(DOCKER_BUILD) --build-arg PYTHON_IMAGE=$$base -f docker/trainer.Dockerfile --build-arg TORCH_FLAVOR=$(TORCH_FLAVOR) \
 		-t $(IMAGE_PREFIX)labelloop-trainer:$(IMAGE_TAG) .
 
 ## helm lint --strict of charts/labelloop with the default values and every ci/*.yaml (Helm as a library).
@@ -110,6 +118,42 @@ chart-test: venv
 ## End-to-end tests against the cluster of your kubeconfig (skipped, with the reason, when there is none).
 e2e-cluster: venv
 	$(BIN)/python -m pytest tests/deploy -ra -m cluster
+
+## A reachable Docker engine. As root with apt-get, installs Debian's docker.io and docker-compose when
+## dockerd is missing and starts dockerd in the background (no systemd; log in /var/log/labelloop-dockerd.log).
+docker-engine:
+	@if docker info >/dev/null 2>&1; then echo "docker-engine: reachable"; exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+		echo "docker-engine: no Docker engine reachable (docker info failed) and not root with apt-get:" \
+			"start one or set DOCKER_HOST" >&2; exit 1; fi; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker-compose >/dev/null 2>&1; then \
+		{ apt-get install -y -q docker.io docker-compose >/dev/null 2>&1 || \
+			{ apt-get update -q >/dev/null && apt-get install -y -q docker.io docker-compose >/dev/null; }; } || \
+		{ echo "docker-engine: apt-get could not install docker.io" >&2; exit 1; }; fi; \
+	echo "docker-engine: starting dockerd"; \
+	setsid nohup dockerd >/var/log/labelloop-dockerd.log 2>&1 < /dev/null & \
+	for i in $$(seq 60); do docker info >/dev/null 2>&1 && { echo "docker-engine: ready"; exit 0; }; sleep 1; done; \
+	tail -n 20 /var/log/labelloop-dockerd.log >&2; echo "docker-engine: dockerd did not answer within 60 s" >&2; exit 1
+
+## Prints the base image the builds use: $(PYTHON_IMAGE) if it can be had, else a local Debian bookworm
+## base with Python 3.11 (docker/base-image.sh; about 1.5 min once).
+base-image: docker-engine
+	@docker/base-image.sh "$(PYTHON_IMAGE)"
+
+## The single-machine extras of compose.yaml on the same base: SeaweedFS and Prometheus (docker/compose/).
+compose-images: docker-engine
+	@base=$$(docker/base-image.sh "$(PYTHON_IMAGE)") && set -x && \
+	$(DOCKER_BUILD) --build-arg PYTHON_IMAGE=$$base -f docker/compose/seaweedfs.Dockerfile \
+		-t labelloop-local/seaweedfs:4.48 docker/compose && \
+	$(DOCKER_BUILD) --build-arg PYTHON_IMAGE=$$base -f docker/compose/prometheus.Dockerfile \
+		-t labelloop-local/prometheus:bookworm docker/compose
+
+## The whole system as containers (compose.yaml): builds the images, then tests/containers drives a
+## 2-round experiment from the host's CLI and removes every container, network and volume it made.
+e2e-containers: venv images compose-images
+	IMAGE_PREFIX=$(IMAGE_PREFIX) IMAGE_TAG=$(IMAGE_TAG) COMPOSE="$(COMPOSE)" \
+		$(BIN)/python -m pytest tests/containers -ra -m containers
 
 # --- Benchmarks (docs/benchmarks.md) ---------------------------------------------------------------
 MODE ?= quick
