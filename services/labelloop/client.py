@@ -5,14 +5,19 @@
     client = LabelLoopClient("127.0.0.1:50055", "127.0.0.1:50051")
     client.create_dataset("digits", "/data/digits/manifest.csv", image_column="image_path",
                           label_column="label", test_fraction=0.3)
-    client.create_experiment("digits-activelab", dataset="digits", per_class=3, batch_size=20,
-                             max_rounds=5, strategy="activelab", start=True)
-    experiment = client.wait("digits-activelab", timeout=900)
-    for row in client.rounds_table("digits-activelab"):
+    client.create_experiment("digits-budget", dataset="digits", preset="image", batch_size=20,
+                             max_rounds=5, start=True)
+    experiment = client.wait("digits-budget", timeout=900)
+    for row in client.rounds_table("digits-budget"):
         print(row["round"], row["labeled"], row["test_accuracy"])
 
+A preset ("image", "text", "tabular"; labelloop.presets) fills what is not given: the trainer
+config, the strategy, the batch method and the label-free first set. Without one, the first set is
+still chosen without labels (2 typical examples per class) unless per_class or initial_example_ids
+say otherwise. Enum options take short names ("budget-aware", "linear_probe") or the API's names.
 Names may be given as ids ("digits") or resource names ("datasets/digits"). Errors are
-grpc.RpcError with the service's status code and a message that says what to fix.
+grpc.RpcError with the service's status code and a message that says what to fix; a bad option
+value is a ValueError saying which values exist.
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import grpc
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
-from labelloop.core.api import TERMINAL_EXPERIMENT_STATES, enum_name, enum_value
+from labelloop import presets
+from labelloop.core.api import TERMINAL_EXPERIMENT_STATES, defined_values, enum_name, enum_value
 from labelloop.core.server import channel
 from labelloop.v1 import (
     common_pb2,
@@ -35,11 +42,46 @@ from labelloop.v1 import (
     trainer_pb2,
 )
 
+# Short names the CLI shows that differ from the API's value names.
+ALIASES = {"lowest": "lowest_scores"}
+
+
+def option_names(enum_type: EnumTypeWrapper) -> list[str]:
+    """The short names of an enum's values as the CLI shows them: ["fine-tune", "linear-probe"]."""
+    names = [enum_name(enum_type, v).replace("_", "-") for v in defined_values(enum_type)]
+    aliases = {full.replace("_", "-"): short for short, full in ALIASES.items()}
+    return [aliases.get(n, n) for n in names]
+
+
+def option_value(enum_type: EnumTypeWrapper, value: str | int, what: str) -> int:
+    """ "budget-aware" / "budget_aware" / "STRATEGY_BUDGET_AWARE" / 6 -> 6; "" and 0 -> 0 (unset).
+    ValueError naming the choices for anything else."""
+    if isinstance(value, int):
+        return value
+    if not value:
+        return 0
+    text = value.strip().replace("-", "_")
+    try:
+        return enum_value(enum_type, ALIASES.get(text.lower(), text))
+    except ValueError:
+        raise ValueError(f"{what} {value!r} is not one of {', '.join(option_names(enum_type))}") from None
+
 
 def strategy_value(strategy: str | int) -> common_pb2.Strategy:
-    """ "activelab" / "STRATEGY_ACTIVELAB" / 1 -> common_pb2.STRATEGY_ACTIVELAB."""
-    value = strategy if isinstance(strategy, int) else enum_value(common_pb2.Strategy, strategy)
+    """ "activelab" / "STRATEGY_ACTIVELAB" / "budget-aware" / 1 -> common_pb2.STRATEGY_ACTIVELAB."""
+    value = option_value(common_pb2.Strategy, strategy, "strategy")
     return cast("common_pb2.Strategy", value)  # the stubs type enum values as their enum; they are ints
+
+
+def parse_accuracies(text: str) -> list[float]:
+    """ "0.6,0.7,0.9" -> [0.6, 0.7, 0.9]; ValueError unless each is a number in (0, 1]."""
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"annotator accuracies {text!r} are not comma-separated numbers") from None
+    if not values or any(not 0 < v <= 1 for v in values):
+        raise ValueError(f"annotator accuracies {text!r}: give one number in (0, 1] per annotator")
+    return values
 
 
 def state_name(state: int) -> str:
@@ -63,8 +105,12 @@ def trainer_config(
     presets: str = "",
     num_gpus: int = -1,
     seed: int = 0,
+    mode: str | int = "",
+    fine_tune_from_labels: int = 0,
 ) -> trainer_pb2.TrainerConfig:
-    """A TrainerConfig; hyperparameter values may be Python values (sent as YAML text)."""
+    """A TrainerConfig; hyperparameter values may be Python values (sent as YAML text). `mode`:
+    "fine-tune" (the default) or "linear-probe"; `presets` are AutoGluon's (labelloop.presets are
+    create_experiment's `preset`)."""
     return trainer_pb2.TrainerConfig(
         time_limit_seconds=time_limit_seconds,
         presets=presets,
@@ -72,6 +118,8 @@ def trainer_config(
         checkpoints=[trainer_pb2.Checkpoint(key=k, source=s) for k, s in (checkpoints or {}).items()],
         num_gpus=num_gpus,
         seed=seed,
+        mode=cast("trainer_pb2.TrainingMode", option_value(trainer_pb2.TrainingMode, mode, "training mode")),
+        fine_tune_from_labels=fine_tune_from_labels,
     )
 
 
@@ -170,38 +218,79 @@ class LabelLoopClient:
         experiment_id: str = "",
         *,
         dataset: str,
-        strategy: str | int = "activelab",
         batch_size: int,
+        preset: str = "",
+        strategy: str | int = "",
+        batch_method: str | int = "",
         per_class: int = 0,
         initial_example_ids: Sequence[str] = (),
+        initial_count: int = 0,
+        initial_selection: str | int = "",
         max_rounds: int = 0,
         label_budget: int = 0,
         target_accuracy: float = 0.0,
         trainer: trainer_pb2.TrainerConfig | None = None,
+        trainer_kwargs: Mapping[str, Any] | None = None,
         noise_rate: float = 0.0,
         annotator_count: int = 0,
+        annotator_accuracies: Sequence[float] = (),
         oracle_label_column: str = "",
         external_labelers: bool = False,
         label_timeout_seconds: float = 0.0,
         allow_relabel: bool = False,
         max_per_class: int = 0,
+        labeled_probabilities: str | int = "",
         seed: int = 0,
         display_name: str = "",
         start: bool = False,
     ) -> experiments_pb2.Experiment:
-        """Creates (and with start=True starts) an experiment. The labeler is a simulated oracle
-        unless external_labelers is set; see experiments.proto for every field."""
+        """Creates (and with start=True starts) an experiment; see experiments.proto for every field.
+
+        `preset` ("image", "text", "tabular") fills the strategy, batch method, first set and trainer
+        that are not given (`trainer`, else `trainer_kwargs` as keyword arguments of trainer_config).
+        Without a preset the strategy is ActiveLab and the batch the lowest scores. The first set is
+        per_class, initial_example_ids, or else `initial_count` examples (default: 2 per class)
+        chosen without labels by `initial_selection` ("typical", the default, or "random"). The
+        labeler is a simulated oracle (annotator_accuracies: one simulated annotator per value)
+        unless external_labelers is set."""
+        chosen = presets.preset_for(preset) if preset else None
+        if trainer is None:
+            kwargs = dict(trainer_kwargs if trainer_kwargs is not None else {})
+            if chosen is not None and trainer_kwargs is None:
+                kwargs = chosen.trainer_kwargs()
+            trainer = trainer_config(**kwargs)
+        label_free = not (per_class or initial_example_ids or initial_count)
+        if label_free:
+            initial_selection = initial_selection or (chosen.initial_selection if chosen else "typical")
+        # Every option value is checked before the first call.
+        selection = option_value(experiments_pb2.InitialSelection, initial_selection, "initial selection")
+        # "" means "not given" (an int, even 0, is sent as it is).
+        strategy_number = strategy_value(
+            strategy if strategy != "" else (chosen.strategy if chosen else "activelab")
+        )
+        method = batch_method if batch_method != "" else (chosen.batch_method if chosen else "")
+        method_number = option_value(common_pb2.BatchMethod, method, "batch method")
+        held_out = option_value(
+            experiments_pb2.LabeledProbabilities, labeled_probabilities, "labeled probabilities"
+        )
+        if label_free:
+            initial_count = self._default_initial_count(dataset, chosen)
         config = experiments_pb2.ExperimentConfig(
             dataset=_name("datasets", dataset),
             initial_labels=experiments_pb2.InitialLabels(
-                per_class=per_class, example_ids=list(initial_example_ids)
+                per_class=per_class,
+                example_ids=list(initial_example_ids),
+                count=initial_count,
+                selection=cast("experiments_pb2.InitialSelection", selection),
             ),
-            strategy=strategy_value(strategy),
+            strategy=strategy_number,
+            batch_method=cast("common_pb2.BatchMethod", method_number),
+            labeled_probabilities=cast("experiments_pb2.LabeledProbabilities", held_out),
             batch_size=batch_size,
             stopping_rule=experiments_pb2.StoppingRule(
                 max_rounds=max_rounds, label_budget=label_budget, target_accuracy=target_accuracy
             ),
-            trainer=trainer or trainer_pb2.TrainerConfig(),
+            trainer=trainer,
             allow_relabel=allow_relabel,
             max_per_class=max_per_class,
             seed=seed,
@@ -211,13 +300,21 @@ class LabelLoopClient:
         else:
             config.simulated_oracle.CopyFrom(
                 experiments_pb2.SimulatedOracle(
-                    label_column=oracle_label_column, noise_rate=noise_rate, annotator_count=annotator_count
+                    label_column=oracle_label_column,
+                    noise_rate=noise_rate,
+                    annotator_count=annotator_count,
+                    annotator_accuracies=list(annotator_accuracies),
                 )
             )
         request = experiments_pb2.CreateExperimentRequest(
             experiment_id=experiment_id, display_name=display_name, config=config, start=start
         )
         return self.experiments.CreateExperiment(request, timeout=self.timeout).experiment
+
+    def _default_initial_count(self, dataset: str, preset: presets.Preset | None) -> int:
+        """The label-free first set's size: the preset's (2 examples per class)."""
+        classes = len(self.get_dataset(dataset).classes)
+        return (preset or presets.preset_for("tabular")).initial_count(classes)
 
     def get(self, experiment: str) -> experiments_pb2.Experiment:
         request = experiments_pb2.GetExperimentRequest(name=_name("experiments", experiment))

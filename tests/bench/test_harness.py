@@ -1,8 +1,9 @@
-"""Smoke test of the benchmark harness on a tiny configuration: results.json's schema and the plots.
+"""Smoke tests of the benchmark harness on tiny configurations: results.json's schema and the plots.
 
-No timings are checked. AutoGluon is swapped for scikit-learn's logistic regression (the harness's
-fitter hook), the services part gets synthetic round timings, and the scale part runs for real on a
-2,000-row pool (each measurement in its own process, as in the real benchmark).
+No timings are checked. The first test runs the in-process path: AutoGluon is swapped for
+scikit-learn's logistic regression (the harness's fitter hook), the services part gets synthetic round
+timings, and the scale part runs for real on a 2,000-row pool (each measurement in its own process, as
+in the real benchmark). The second runs a clean and a noisy scenario through the five services.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from bench.config import CurveConfig, ScaleConfig, config_for
+from bench.config import BenchConfig, CurveConfig, ScaleConfig, clean, config_for, noisy
 from bench.harness import Workspace, run_curves
 from bench.overhead import compare
 from bench.report import HEADLINES, write_report
@@ -107,3 +109,49 @@ def test_tiny_benchmark_writes_results_and_plots(tmp_path: Path) -> None:
     doc = (tmp_path / "docs" / "benchmarks.md").read_text()
     assert "## 1. Label efficiency" in doc and "## 4. GPU" in doc and "make bench" in doc
     assert set(written) >= {tmp_path / "docs" / "benchmarks.md", folder / "results.json"}
+
+
+@pytest.mark.integration
+def test_scenarios_run_through_the_services(tmp_path: Path) -> None:
+    """A clean and a noisy scenario through the five services with the tabular preset (a linear probe
+    on standardized features: no AutoGluon fit), then results.json's {scenario: {strategy: ratio}}."""
+    rows = dict(rows=400, initial_count=20)
+    config = BenchConfig(
+        "tiny",
+        curves=(
+            replace(
+                clean("digits_tabular", (0,), rounds=2, batch_size=10, **rows),
+                strategies=("random", "budget_aware"),
+            ),
+            replace(
+                noisy("digits_tabular", (0,), rounds=2, batch_size=10, **rows),
+                strategies=("random", "good_random", "budget_aware"),
+            ),
+        ),
+        overhead=(),
+        scale=ScaleConfig(pool_sizes=()),
+        curve_path="services",
+    )
+    ws = Workspace(tmp_path / "work")
+    run_curves(config, ws)
+    write_report(config, ws, tmp_path / "docs", 1.0)
+    results = json.loads((tmp_path / "docs" / "benchmarks" / "results.json").read_text())
+
+    ratios = results["headline"]["label_efficiency_ratio"]
+    assert set(ratios) == {"digits_tabular", "digits_tabular_noisy"}
+    assert set(ratios["digits_tabular_noisy"]) == {"random", "good_random", "budget_aware"}
+    assert ratios["digits_tabular"]["random"] == 1.0
+    noisy_result = results["label_efficiency"]["datasets"]["digits_tabular_noisy"]
+    assert noisy_result["x_axis"] == "annotations" and noisy_result["config"]["annotator_accuracies"]
+    assert noisy_result["ratios_vs_good_random"]["good_random"]["ratio"] == 1.0
+    for name, result in results["label_efficiency"]["datasets"].items():
+        for strategy, curve in result["curves"].items():
+            # The initial set (20, label-free) plus two batches of 10, shared by every strategy.
+            assert curve["labeled"] == [20, 30, 40], (name, strategy)
+            assert curve["seeds"] == 1 and len(curve["std"]) == 3
+        assert "budget_aware" in result["below_random"]["strategies"]
+    # Re-labeling: the noisy budget-aware run bought more annotations than it has labeled examples.
+    budget_aware = noisy_result["curves"]["budget_aware"]
+    assert budget_aware["labeled_examples"][-1] <= budget_aware["labeled"][-1]
+    doc = (tmp_path / "docs" / "benchmarks.md").read_text()
+    assert "## Goals" in doc and "### digits_tabular_noisy" in doc

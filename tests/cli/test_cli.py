@@ -125,3 +125,82 @@ def test_demo_says_which_extra_it_lacks_before_starting(monkeypatch: pytest.Monk
     monkeypatch.setattr(demo, "DEMO_MODULES", ("matplotlib", "labelloop_no_such_module"))
     with pytest.raises(SystemExit, match=r"needs labelloop_no_such_module: pip install 'labelloop\[demo\]'"):
         demo.require_demo_extra()
+
+
+@pytest.mark.integration
+def test_create_with_the_label_efficiency_options(
+    running: tuple[LocalCluster, LabelLoopClient], capsys: pytest.CaptureFixture[str]
+) -> None:
+    create = ["experiments", "create", "--dataset", "digits", "--batch-size", "5", "--max-rounds", "1"]
+    options = [
+        "--initial-count",
+        "12",
+        "--initial-selection",
+        "random",
+        "--strategy",
+        "budget-aware",
+        "--batch-method",
+        "diverse",
+        "--training-mode",
+        "linear-probe",
+        "--fine-tune-from-labels",
+        "100",
+        "--annotator-accuracies",
+        "0.6,0.8,0.9",
+        "--labeled-probabilities",
+        "in-sample",
+    ]
+    assert run(running, *create, "cli-options", *options) == 0
+    config = json.loads(capsys.readouterr().out)["config"]
+    assert config["initial_labels"] == {"count": 12, "selection": "INITIAL_SELECTION_RANDOM"}
+    assert config["strategy"] == "STRATEGY_BUDGET_AWARE" and config["batch_method"] == "BATCH_METHOD_DIVERSE"
+    assert config["trainer"]["mode"] == "TRAINING_MODE_LINEAR_PROBE"
+    assert config["trainer"]["fine_tune_from_labels"] == "100"
+    assert config["simulated_oracle"]["annotator_accuracies"] == [0.6, 0.8, 0.9]
+    assert config["labeled_probabilities"] == "LABELED_PROBABILITIES_IN_SAMPLE"
+
+    # A preset fills what is not given; the first set defaults to 2 typical examples per class.
+    assert run(running, *create, "cli-preset", "--preset", "tabular", "--batch-method", "lowest") == 0
+    config = json.loads(capsys.readouterr().out)["config"]
+    assert config["initial_labels"] == {"count": 20, "selection": "INITIAL_SELECTION_TYPICAL"}
+    assert config["strategy"] == "STRATEGY_BUDGET_AWARE"
+    assert config["batch_method"] == "BATCH_METHOD_LOWEST_SCORES"  # given, so not the preset's
+    assert config["trainer"]["mode"] == "TRAINING_MODE_LINEAR_PROBE"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--batch-method", "widest"], "error: batch method 'widest' is not one of lowest, diverse, typical"),
+        (["--strategy", "clairvoyant"], "error: strategy 'clairvoyant' is not one of activelab, random,"),
+        (["--initial-count", "12", "--initial-selection", "best"], "is not one of typical, random"),
+        (["--training-mode", "full"], "error: training mode 'full' is not one of fine-tune, linear-probe"),
+        (["--labeled-probabilities", "x"], "is not one of out-of-sample, in-sample"),
+        (["--annotator-accuracies", "0.6,1.2"], "give one number in (0, 1] per annotator"),
+        (["--annotator-accuracies", "high"], "are not comma-separated numbers"),
+        (["--preset", "audio"], "error: unknown modality 'audio': use one of image, text, tabular"),
+        (["--per-class", "2", "--initial-count", "12"], "sets per_class and count: set exactly one of"),
+    ],
+)
+def test_bad_option_values_are_one_clear_line(
+    running: tuple[LocalCluster, LabelLoopClient],
+    capsys: pytest.CaptureFixture[str],
+    option: list[str],
+    message: str,
+) -> None:
+    create = [
+        "experiments",
+        "create",
+        "cli-bad",
+        "--dataset",
+        "digits",
+        "--batch-size",
+        "5",
+        "--max-rounds",
+        "1",
+    ]
+    assert run(running, *create, *option) in (1, 2)
+    captured = capsys.readouterr()
+    assert message in captured.err and len(captured.err.strip().splitlines()) == 1, captured.err
+    assert "Traceback" not in captured.err and not captured.out

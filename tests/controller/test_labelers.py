@@ -4,15 +4,17 @@ waited for, time out, and stop when the experiment is paused."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pytest
 from labelloop.controller.context import StopRequested
 from labelloop.controller.dataset import DatasetView
 from labelloop.controller.labelers import LABELERS, LabelingContext, LabelRequest, labeler_for
 from labelloop.controller.labelers.external import ExternalLabelers
-from labelloop.controller.labelers.oracle import SimulatedOracle, oracle_labels
+from labelloop.controller.labelers.oracle import SimulatedOracle, confusions, oracle_labels
 from labelloop.controller.labelset import Label
 from labelloop.core.errors import FailedPrecondition, InvalidArgument
 from labelloop.v1 import dataset_store_pb2
@@ -166,3 +168,70 @@ def test_external_labelers_stop_when_the_experiment_pauses() -> None:
     with pytest.raises(StopRequested):
         ExternalLabelers(pb.ExternalLabelers()).label(request, labeling(log, clock, [], interrupted=True))
     assert clock.sleeps == 0
+
+
+TEN = [str(c) for c in range(10)]
+
+
+def test_annotator_accuracies_hold_on_5000_draws_with_each_annotators_own_confusions() -> None:
+    """Annotator i answers the truth with probability accuracies[i]; its wrong answers follow its own
+    fixed confusion rows (not uniform, and not another annotator's)."""
+    accuracies = [0.6, 0.75, 0.9]
+    settings = pb.SimulatedOracle(annotator_accuracies=accuracies)
+    ids = [f"e{i:05d}" for i in range(15000)]
+    truth = {example_id: TEN[i % 10] for i, example_id in enumerate(ids)}
+    labels = oracle_labels(settings, ids, truth, TEN, seed=(9, 1, 4), experiment_seed=9)
+    assert len(labels) == len(ids) and {a.annotator for a in labels} == {"oracle-0", "oracle-1", "oracle-2"}
+    for k, accuracy in enumerate(accuracies):
+        mine = [a for a in labels if a.annotator == f"oracle-{k}"]
+        assert len(mine) == 5000
+        right = sum(a.label == truth[a.example_id] for a in mine) / len(mine)
+        assert abs(right - accuracy) < 0.025, (k, right)  # 3.5 standard deviations at p=0.6
+    # The wrong answers for true class "3" follow the annotator's confusion row.
+    table = confusions(3, 10, experiment_seed=9)
+    assert np.allclose(table.sum(axis=2), 1.0) and np.all(table[:, range(10), range(10)] == 0)
+    mistakes = Counter(a.label for a in labels if a.annotator == "oracle-0" and truth[a.example_id] == "3")
+    del mistakes["3"]
+    observed = np.array([mistakes[c] for c in TEN]) / sum(mistakes.values())
+    assert np.abs(observed - table[0, 3]).max() < 0.12
+    assert not np.allclose(table[0], table[1])  # every annotator errs its own way
+
+
+def test_annotator_accuracies_are_deterministic_and_fixed_across_batches() -> None:
+    settings = pb.SimulatedOracle(annotator_accuracies=[0.5, 0.7])
+    ids = [f"e{i:03d}" for i in range(200)]
+    truth = {example_id: TEN[i % 10] for i, example_id in enumerate(ids)}
+
+    def draw(seed: tuple[int, ...], experiment_seed: int) -> list[tuple[str, str, str]]:
+        found = oracle_labels(settings, ids, truth, TEN, seed=seed, experiment_seed=experiment_seed)
+        return [(a.example_id, a.annotator, a.label) for a in found]
+
+    assert draw((1, 2, 4), 1) == draw((1, 2, 4), 1)  # a replay is identical
+    assert draw((1, 2, 4), 1) != draw((1, 3, 4), 1)  # another batch draws again...
+    assert np.array_equal(confusions(2, 10, 1), confusions(2, 10, 1))  # ...from the same annotators
+    assert not np.allclose(confusions(2, 10, 1), confusions(2, 10, 2))
+    perfect = pb.SimulatedOracle(annotator_accuracies=[1.0, 1.0])
+    assert all(a.label == truth[a.example_id] for a in oracle_labels(perfect, ids, truth, TEN, seed=(0,)))
+
+
+def test_oracle_with_accuracies_labels_through_its_plug_in() -> None:
+    oracle = SimulatedOracle(pb.SimulatedOracle(annotator_accuracies=[0.9, 0.8, 0.7]))
+    oracle.check()
+    log, clock = Log(), Clock()
+    request = LabelRequest(POOL[:6], request_id="e1-r1-label", seed=(3, 1, 4), experiment_seed=3)
+    assert oracle.label(request, labeling(log, clock, [])) == 6
+    assert {a.annotator for a in log.entries} == {"oracle-0", "oracle-1", "oracle-2"}
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (pb.SimulatedOracle(annotator_accuracies=[0.8, 1.5]), r"annotator_accuracies has \[1.5\]"),
+        (pb.SimulatedOracle(annotator_accuracies=[0.0]), r"each accuracy must be in \(0, 1\]"),
+        (pb.SimulatedOracle(annotator_accuracies=[0.8], noise_rate=0.1), "set only one"),
+        (pb.SimulatedOracle(annotator_accuracies=[0.8, 0.9], annotator_count=3), "annotator_count=3 but"),
+    ],
+)
+def test_annotator_accuracies_are_checked(settings: pb.SimulatedOracle, message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        SimulatedOracle(settings).check()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+
 import pytest
 from labelloop.controller.ids import derived_seed, snapshot_id
-from labelloop.controller.initial import initial_example_ids
+from labelloop.controller.initial import initial_example_ids, needs_embeddings
 from labelloop.controller.labelers.oracle import oracle_labels
 from labelloop.controller.stopping import next_batch_size, stop_reason
-from labelloop.controller.training import is_lost, progress_text, training_request
+from labelloop.controller.training import embedding_request, is_lost, progress_text, training_request
+from labelloop.controller.validation import check_initial
 from labelloop.core.errors import FailedPrecondition, InvalidArgument
 from labelloop.v1 import common_pb2, trainer_pb2
 from labelloop.v1 import experiments_pb2 as pb
@@ -132,3 +136,67 @@ def test_progress_text_is_what_watch_parses() -> None:
     operation = trainer_pb2.Operation(progress=0.456, progress_message="epoch 3/10")
     assert progress_text(operation) == "train 46%: epoch 3/10"
     assert progress_text(trainer_pb2.Operation(progress=1.0)) == "train 100%"
+
+
+def test_initial_random_count_is_seeded_uniform_and_needs_no_truth() -> None:
+    initial = pb.InitialLabels(count=7, selection=pb.INITIAL_SELECTION_RANDOM)
+    first = initial_example_ids(initial, POOL, None, CLASSES, seed=5)
+    assert len(first) == len(set(first)) == 7 and set(first) <= set(POOL)
+    assert first == initial_example_ids(initial, list(reversed(POOL)), None, CLASSES, seed=5)  # row order
+    others = {tuple(initial_example_ids(initial, POOL, None, CLASSES, seed=s)) for s in range(6)}
+    assert len(others) == 6
+    # Uniform: over many seeds every pool example is picked about count/len(POOL) of the time.
+    picks = Counter(i for s in range(600) for i in initial_example_ids(initial, POOL, None, CLASSES, seed=s))
+    assert set(picks) == set(POOL) and max(picks.values()) < 2 * min(picks.values())
+    with pytest.raises(FailedPrecondition, match="count=31 exceeds the 30 pool examples"):
+        initial_example_ids(pb.InitialLabels(count=31, selection=2), POOL, None, CLASSES, seed=0)
+
+
+def test_a_typical_first_set_is_chosen_with_the_trainer_not_here() -> None:
+    for initial in (
+        pb.InitialLabels(count=3),
+        pb.InitialLabels(count=3, selection=pb.INITIAL_SELECTION_TYPICAL),
+    ):
+        assert needs_embeddings(initial)
+        with pytest.raises(FailedPrecondition, match="typical first set"):
+            initial_example_ids(initial, POOL, TRUTH, CLASSES, seed=0)
+    assert not needs_embeddings(pb.InitialLabels(count=3, selection=pb.INITIAL_SELECTION_RANDOM))
+    assert not needs_embeddings(pb.InitialLabels(per_class=3))
+
+
+@pytest.mark.parametrize(
+    ("initial", "message"),
+    [
+        (pb.InitialLabels(), "sets nothing: set exactly one of count"),
+        (pb.InitialLabels(per_class=2, count=5), "sets per_class and count: set exactly one of"),
+        (pb.InitialLabels(example_ids=["x001"], count=5), "sets example_ids and count"),
+        (pb.InitialLabels(count=-1), "count=-1 must be >= 0"),
+        (pb.InitialLabels(per_class=2, selection=pb.INITIAL_SELECTION_RANDOM), "set count too"),
+        (
+            pb.InitialLabels(count=5, selection=9),
+            "selection=9 is not defined: choose one of INITIAL_SELECTION_",
+        ),
+    ],
+)
+def test_initial_labels_are_exactly_one_of(initial: pb.InitialLabels, message: str) -> None:
+    with pytest.raises(InvalidArgument, match=re.escape(message)):
+        check_initial(initial)
+
+
+def test_valid_initial_labels_pass() -> None:
+    for initial in (
+        pb.InitialLabels(per_class=2),
+        pb.InitialLabels(example_ids=["x001"]),
+        pb.InitialLabels(count=4),
+        pb.InitialLabels(count=4, selection=pb.INITIAL_SELECTION_RANDOM),
+    ):
+        check_initial(initial)
+
+
+def test_embedding_requests_are_idempotent_per_attempt() -> None:
+    config = trainer_pb2.TrainerConfig(mode=trainer_pb2.TRAINING_MODE_LINEAR_PROBE)
+    first = embedding_request("e1", 0, "datasets/d", config, seed=4, output_uri="file:///x/")
+    assert first == embedding_request("e1", 0, "datasets/d", config, seed=4, output_uri="file:///x/")
+    assert first.request_id == "e1-embed" and first.config.seed == 4 and first.dataset == "datasets/d"
+    assert embedding_request("e1", 2, "datasets/d", config, 4, "file:///x/").request_id == "e1-embed-a2"
+    assert progress_text(trainer_pb2.Operation(progress=0.5), verb="embed") == "embed 50%"

@@ -44,7 +44,42 @@ def stored_objects(local: LocalCluster) -> dict[str, bytes]:
             grpc.StatusCode.INVALID_ARGUMENT,
             "config.strategy=99 is not a strategy: choose one of STRATEGY_ACTIVELAB, STRATEGY_RANDOM, ",
         ),
-        ({"per_class": 0}, grpc.StatusCode.INVALID_ARGUMENT, "set exactly one of per_class"),
+        (
+            {"initial_count": 20},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "initial_labels sets per_class and count: set exactly one of count",
+        ),
+        (
+            {"per_class": 0, "initial_count": 141},
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "initial_labels.count=141 exceeds the 140 pool examples",
+        ),
+        (
+            {"per_class": 0, "initial_count": 5, "initial_selection": "random"},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "5 initial labels for 10 classes: start with at least as many examples as classes",
+        ),
+        (
+            {"per_class": 0, "initial_count": 20, "label_budget": 20, "max_rounds": 0},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "label_budget=20 leaves nothing to buy after 20 initial labels",
+        ),
+        ({"batch_method": 99}, grpc.StatusCode.INVALID_ARGUMENT, "config.batch_method=99 is not defined"),
+        (
+            {"labeled_probabilities": 7},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "labeled_probabilities=7 is not defined: choose one of LABELED_PROBABILITIES_OUT_OF_SAMPLE",
+        ),
+        (
+            {"annotator_accuracies": [0.9, 0.0]},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "annotator_accuracies has [0.0]: each accuracy must be in (0, 1]",
+        ),
+        (
+            {"annotator_accuracies": [0.9, 0.8], "noise_rate": 0.2},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "sets both noise_rate and annotator_accuracies",
+        ),
         (
             {"per_class": 15},
             grpc.StatusCode.FAILED_PRECONDITION,

@@ -75,7 +75,7 @@ def test_every_enum_value_has_a_plugin_and_keeps_its_metric_name() -> None:
     assert sorted(STRATEGIES) == defined_values(c.Strategy)
     # Metric labels and logs: dashboards select on these names.
     assert [strategy_name(v) for v in defined_values(c.Strategy)] == [
-        "activelab", "random", "least_confidence", "margin", "entropy",
+        "activelab", "random", "least_confidence", "margin", "entropy", "budget_aware",
     ]  # fmt: skip
 
 
@@ -85,7 +85,7 @@ def test_unknown_strategies_name_the_choices(store: LocalStore, value: int) -> N
         strategy_for(value)
     assert str(info.value) == (
         f"strategy {value} is not a scoring strategy: choose one of STRATEGY_ACTIVELAB, STRATEGY_RANDOM, "
-        "STRATEGY_LEAST_CONFIDENCE, STRATEGY_MARGIN, STRATEGY_ENTROPY"
+        "STRATEGY_LEAST_CONFIDENCE, STRATEGY_MARGIN, STRATEGY_ENTROPY, STRATEGY_BUDGET_AWARE"
     )
     with pytest.raises(InvalidArgument, match="not a scoring strategy"):
         Scorer(store).score(value, [pool(store, "u", 5)], output_uri="out")

@@ -12,7 +12,9 @@ from labelloop.core.errors import InvalidArgument
 from labelloop.core.storage import LocalStore
 from labelloop.selector.batch import BATCH_SELECTORS, batch_selector_for
 from labelloop.selector.batch.base import BatchNeeds, BatchRequest
+from labelloop.selector.batch.diverse import Diverse
 from labelloop.selector.batch.lowest_scores import LowestScores
+from labelloop.selector.batch.typical import Typical
 from labelloop.selector.selection import select_batch
 from labelloop.v1 import common_pb2 as c
 
@@ -50,7 +52,12 @@ def test_every_method_has_a_plugin_and_unspecified_means_lowest_scores() -> None
     assert batch_selector_for(LOWEST) is batch_selector_for(c.BATCH_METHOD_UNSPECIFIED)
     with pytest.raises(InvalidArgument) as info:
         batch_selector_for(7)
-    assert str(info.value) == "batch_method 7 is not a batch method: choose one of BATCH_METHOD_LOWEST_SCORES"
+    assert str(info.value) == (
+        "batch_method 7 is not a batch method: choose one of BATCH_METHOD_LOWEST_SCORES, "
+        "BATCH_METHOD_DIVERSE, BATCH_METHOD_TYPICAL"
+    )
+    assert isinstance(batch_selector_for(c.BATCH_METHOD_DIVERSE), Diverse)
+    assert isinstance(batch_selector_for(c.BATCH_METHOD_TYPICAL), Typical)
 
 
 def test_lowest_scores_plugin_chooses_among_candidates_only() -> None:
@@ -94,7 +101,7 @@ def test_plugins_that_break_the_contract_are_refused(
 ) -> None:
     unlabeled = stored(store, "u", [0.5, 0.1, 0.9, 0.3], "u")
     monkeypatch.setitem(BATCH_SELECTORS, LOWEST, HighestFirst(needs=BatchNeeds(embeddings=True)))
-    with pytest.raises(InvalidArgument, match="needs embeddings"):
+    with pytest.raises(InvalidArgument, match="BATCH_METHOD_LOWEST_SCORES needs unlabeled_embeddings"):
         select_batch(store, unlabeled, 2)
     monkeypatch.setitem(BATCH_SELECTORS, LOWEST, HighestFirst(extra=1))
     with pytest.raises(RuntimeError, match="chose 3 rows for a batch of 2"):

@@ -247,9 +247,17 @@ def test_sharded_prediction_merges_to_the_unsharded_result(
         assert store.get_json(merged[f"{split}_example_ids_key"]) == store.get_json(
             plain[f"{split}_example_ids_key"]
         )
+    # The fitted network's embeddings of the pool, merged from the shards' slices like the probabilities.
+    np.testing.assert_allclose(
+        store.get_array(merged["pool_embeddings_key"]),
+        store.get_array(plain["pool_embeddings_key"]),
+        atol=1e-4,
+    )
+    assert merged["embedding_dims"] == plain["embedding_dims"] > 0
     assert merged["test_accuracy"] == pytest.approx(plain["test_accuracy"])
     assert merged["classes"] == plain["classes"] == CLASSES
-    same = {k: v for k, v in merged.items() if k not in ("predict_seconds", "shards") and "_key" not in k}
+    timings = ("predict_seconds", "embed_seconds", "shards")
+    same = {k: v for k, v in merged.items() if k not in timings and "_key" not in k}
     assert same == {k: plain[k] for k in same}
     assert set(merged) - set(plain) == {"shards"} and merged["model_key"] == plain["model_key"]
     print("\nsharded predict: " + json.dumps({k: merged[k] for k in ("n_pool", "n_test", "test_accuracy")}))

@@ -14,10 +14,12 @@ import grpc
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from labelloop import presets
 from labelloop.cli.local import LocalCluster, default_ports, free_ports
 from labelloop.cli.progress import format_table, watch_with_bars
-from labelloop.client import LabelLoopClient, trainer_config
+from labelloop.client import LabelLoopClient, option_names, parse_accuracies, trainer_config
 from labelloop.core.config import Settings
+from labelloop.v1 import common_pb2, experiments_pb2, trainer_pb2
 
 
 def _pairs(values: Sequence[str], what: str) -> dict[str, str]:
@@ -100,31 +102,46 @@ def cmd_datasets_get(args: argparse.Namespace) -> int:
 
 
 def cmd_experiments_create(args: argparse.Namespace) -> int:
+    preset = presets.preset_for(args.preset) if args.preset else None
+    base: dict = preset.trainer_kwargs() if preset else {}
     trainer = trainer_config(
-        _pairs(args.hp, "--hp"),
-        _pairs(args.checkpoint, "--checkpoint"),
+        {**base.get("hyperparameters", {}), **_pairs(args.hp, "--hp")},
+        {**base.get("checkpoints", {}), **_pairs(args.checkpoint, "--checkpoint")},
         time_limit_seconds=args.time_limit,
         num_gpus=args.num_gpus,
+        mode=args.training_mode or base.get("mode", ""),
+        fine_tune_from_labels=(
+            args.fine_tune_from_labels
+            if args.fine_tune_from_labels is not None
+            else base.get("fine_tune_from_labels", 0)
+        ),
     )
+    accuracies = parse_accuracies(args.annotator_accuracies) if args.annotator_accuracies else []
     with _client(args) as client:
         _show(
             client.create_experiment(
                 args.experiment_id,
                 dataset=args.dataset,
+                preset=args.preset,
                 strategy=args.strategy,
+                batch_method=args.batch_method,
                 batch_size=args.batch_size,
                 per_class=args.per_class,
                 initial_example_ids=args.initial_id,
+                initial_count=args.initial_count,
+                initial_selection=args.initial_selection,
                 max_rounds=args.max_rounds,
                 label_budget=args.label_budget,
                 target_accuracy=args.target_accuracy,
                 trainer=trainer,
                 noise_rate=args.noise_rate,
                 annotator_count=args.annotators,
+                annotator_accuracies=accuracies,
                 external_labelers=args.external,
                 label_timeout_seconds=args.label_timeout,
                 allow_relabel=args.allow_relabel,
                 max_per_class=args.max_per_class,
+                labeled_probabilities=args.labeled_probabilities,
                 seed=args.seed,
                 start=args.start,
             )
@@ -219,26 +236,59 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("experiment")
     watch.set_defaults(func=cmd_experiments_watch)
 
-    demo = commands.add_parser("demo", help="ActiveLab on scikit-learn digits, all services local")
-    demo.add_argument("--output", default="demo-output")
-    demo.add_argument("--rounds", type=int, default=5)
-    demo.add_argument("--batch-size", type=int, default=40)
-    demo.add_argument("--per-class", type=int, default=5)
-    demo.add_argument("--strategy", default="activelab")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--free-ports", action="store_true", help="pick free ports instead of 50051-50055")
+    from labelloop.cli.demo import add_arguments as add_demo_arguments
+
+    demo = commands.add_parser(
+        "demo", help="the default preset vs random selection on scikit-learn digits, all services local"
+    )
+    add_demo_arguments(demo)
     demo.set_defaults(func=cmd_demo)
     return parser
 
 
 def _add_create_experiment(experiments: argparse._SubParsersAction) -> None:
-    create = experiments.add_parser("create", help="create (and with --start run) an experiment")
+    create = experiments.add_parser(
+        "create",
+        help="create (and with --start run) an experiment",
+        description="Creates an experiment. --preset fills what is not given; without per-class or "
+        "initial ids the first set is chosen without labels (default: 2 typical examples per class).",
+    )
     create.add_argument("experiment_id", nargs="?", default="")
     create.add_argument("--dataset", required=True)
-    create.add_argument("--strategy", default="activelab", help="activelab, random, least_confidence, ...")
+    create.add_argument(
+        "--preset",
+        default="",
+        help=f"per-modality defaults ({', '.join(presets.MODALITIES)}): trainer, strategy, batch method, "
+        "first set (labelloop/presets.py)",
+    )
+    create.add_argument(
+        "--strategy",
+        default="",
+        help=f"{', '.join(option_names(common_pb2.Strategy))} (default: the preset's, else activelab)",
+    )
+    create.add_argument(
+        "--batch-method",
+        default="",
+        help=f"{', '.join(option_names(common_pb2.BatchMethod))}: how a batch is formed from the scores "
+        "(diverse spreads it over embedding clusters; default: the preset's, else lowest)",
+    )
     create.add_argument("--batch-size", type=int, required=True)
-    create.add_argument("--per-class", type=int, default=0, help="initial labels per class")
-    create.add_argument("--initial-id", action="append", default=[], help="initial example id (repeat)")
+    create.add_argument(
+        "--initial-count", type=int, default=0, help="first set: this many examples, chosen without labels"
+    )
+    create.add_argument(
+        "--initial-selection",
+        default="",
+        help=f"{', '.join(option_names(experiments_pb2.InitialSelection))}: how --initial-count examples "
+        "are chosen (typical: TypiClust on the pretrained embeddings; default typical)",
+    )
+    create.add_argument(
+        "--per-class",
+        type=int,
+        default=0,
+        help="first set: random examples per true class (cleanlab's reference)",
+    )
+    create.add_argument("--initial-id", action="append", default=[], help="first set: an example id (repeat)")
     create.add_argument("--max-rounds", type=int, default=0)
     create.add_argument("--label-budget", type=int, default=0)
     create.add_argument("--target-accuracy", type=float, default=0.0)
@@ -251,12 +301,35 @@ def _add_create_experiment(experiments: argparse._SubParsersAction) -> None:
         default=-1,
         help="GPUs per training run: -1 all visible (CPU when none), 0 CPU only",
     )
+    create.add_argument(
+        "--training-mode",
+        default="",
+        help=f"{', '.join(option_names(trainer_pb2.TrainingMode))}: linear-probe fits a logistic regression "
+        "on frozen pretrained embeddings (default: the preset's, else fine-tune)",
+    )
+    create.add_argument(
+        "--fine-tune-from-labels",
+        type=int,
+        default=None,
+        help="with linear-probe: fine-tune once this many examples are labeled (0: never)",
+    )
     create.add_argument("--noise-rate", type=float, default=0.0)
     create.add_argument("--annotators", type=int, default=0)
+    create.add_argument(
+        "--annotator-accuracies",
+        default="",
+        help="simulated annotators' accuracies, e.g. 0.6,0.7,0.8,0.9 (one annotator each, own confusions)",
+    )
     create.add_argument("--external", action="store_true", help="people label through the store")
     create.add_argument("--label-timeout", type=float, default=0.0)
     create.add_argument("--allow-relabel", action="store_true")
     create.add_argument("--max-per-class", type=int, default=0)
+    create.add_argument(
+        "--labeled-probabilities",
+        default="",
+        help=f"{', '.join(option_names(experiments_pb2.LabeledProbabilities))}: which predictions of labeled "
+        "examples the scorer gets (default out-of-sample: from the last model not trained on them)",
+    )
     create.add_argument("--seed", type=int, default=0)
     create.add_argument("--start", action="store_true")
     create.set_defaults(func=cmd_experiments_create)
@@ -269,6 +342,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except grpc.RpcError as error:
         print(f"error: {error.code().name}: {error.details()}", file=sys.stderr)
         return 1
+    except ValueError as error:  # a bad option value: the message names the valid ones
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -27,9 +27,10 @@ log = logging.getLogger(__name__)
 RUNNING = experiments_pb2.EXPERIMENT_STATE_RUNNING
 CANCELLED = experiments_pb2.EXPERIMENT_STATE_CANCELLED
 
-# For crash-recovery tests: "{round}:{stage}", e.g. "1:label". The controller kills itself (SIGKILL, no
-# shutdown code) at the first commit of that step, after the step's requests to other services and
-# before its record is written: the moment a replay after a crash must not repeat any effect.
+# For crash-recovery tests: "{round}:{stage}", e.g. "1:label" (or a substep: "0:embed", "0:initial").
+# The controller kills itself (SIGKILL, no shutdown code) at the first commit of that step, after the
+# step's requests to other services and before its record is written: the moment a replay after a
+# crash must not repeat any effect.
 CRASH_AT_ENV = "LABELLOOP_CONTROLLER_CRASH_AT"
 
 
@@ -68,6 +69,10 @@ class RoundContext:
         with self.lock:
             return [r.round for r in self.entry.rounds[:number]]
 
+    def earlier_records(self, number: int) -> list[RoundRecord]:
+        with self.lock:
+            return list(self.entry.rounds[:number])
+
     def commit(self, *changed: RoundRecord) -> None:
         """Persists the changed rounds and the experiment, then wakes watchers. Lock held."""
         if self.crash_at and self.step == self.crash_at:
@@ -87,6 +92,17 @@ class RoundContext:
             yield
         finally:
             self.step = ""
+
+    @contextmanager
+    def substep(self, name: str) -> Iterator[None]:
+        """A part of the step in progress with its own crash point, "{round}:{name}" (e.g. "0:embed"
+        inside round 0's snapshot step): its first commit is where CRASH_AT_ENV can kill it."""
+        outer = self.step
+        self.step = f"{outer.partition(':')[0]}:{name}"
+        try:
+            yield
+        finally:
+            self.step = outer
 
     def interrupted(self) -> bool:
         """True once the experiment left RUNNING: the runner stops after (or inside) the step."""

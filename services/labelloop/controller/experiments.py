@@ -193,9 +193,8 @@ class Experiments:
             entry.experiment.status_message = "cancelled"
             entry.commit()
             metrics.EXPERIMENT_STATE.labels(entry.id).set(0)
-            operation = entry.current_round().training_operation
-            training = entry.current_round().stage == experiments_pb2.ROUND_STAGE_TRAIN
-        if operation and training:
+            operation = _running_operation(entry)
+        if operation:
             self._cancel_operation(operation)
         return self.get(name)
 
@@ -230,6 +229,19 @@ class Experiments:
             yield experiment, current
             if experiment.state in TERMINAL_EXPERIMENT_STATES:
                 return
+
+
+def _running_operation(entry: Entry) -> str:
+    """The trainer operation the current step waits for, if any: a training run, or round 0's
+    embedding run for a typical first set. Lock held."""
+    record = entry.round(entry.experiment.current_round)
+    if record is None:
+        return ""
+    if record.round.stage == experiments_pb2.ROUND_STAGE_TRAIN:
+        return record.round.training_operation
+    if record.round.stage == experiments_pb2.ROUND_STAGE_SNAPSHOT and not record.initial_ids:
+        return record.embedding_operation
+    return ""
 
 
 def _restore_gauges(experiment: experiments_pb2.Experiment) -> None:

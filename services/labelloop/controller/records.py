@@ -44,7 +44,9 @@ class RoundRecord:
     round: experiments_pb2.Round
     # Bumped when a trainer operation was lost (trainer restarted): the next request id differs.
     train_attempt: int = 0
-    # ArrayRefs (as dicts) produced by the steps: pool, test, unlabeled, labeled, *_scores.
+    # ArrayRefs (as dicts) produced by the steps: pool, test, pool_embeddings, unlabeled, labeled,
+    # labeled_out_of_sample, *_scores, selected (the new examples' rows of this round's model),
+    # initial_embeddings (round 0, typical first set).
     arrays: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Selected examples that already had a label (chosen for another annotation).
     relabel_ids: list[str] = field(default_factory=list)
@@ -52,6 +54,11 @@ class RoundRecord:
     annotations_before: int = 0
     # Epoch seconds when waiting for external labelers began (their timeout survives restarts).
     label_wait_started: float = 0.0
+    # Round 0 with a typical first set: the trainer's embedding operation, its attempt (bumped when
+    # the trainer lost it), and the chosen initial ids once chosen (a replay labels the same ones).
+    embedding_operation: str = ""
+    embed_attempt: int = 0
+    initial_ids: list[str] = field(default_factory=list)
 
     def array(self, name: str) -> common_pb2.ArrayRef | None:
         data = self.arrays.get(name)
@@ -68,6 +75,9 @@ class RoundRecord:
             "relabel_ids": self.relabel_ids,
             "annotations_before": self.annotations_before,
             "label_wait_started": self.label_wait_started,
+            "embedding_operation": self.embedding_operation,
+            "embed_attempt": self.embed_attempt,
+            "initial_ids": self.initial_ids,
         }
 
     @classmethod
@@ -91,6 +101,9 @@ class RoundRecord:
             relabel_ids=list(data.get("relabel_ids", [])),
             annotations_before=int(data.get("annotations_before", 0)),
             label_wait_started=float(data.get("label_wait_started", 0.0)),
+            embedding_operation=str(data.get("embedding_operation", "")),
+            embed_attempt=int(data.get("embed_attempt", 0)),
+            initial_ids=list(data.get("initial_ids", [])),
         )
 
 

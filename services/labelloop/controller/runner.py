@@ -12,22 +12,24 @@ import logging
 import time
 from collections.abc import Callable
 
-from labelloop.controller import arrays, training
+from labelloop.controller import arrays, held_out
+from labelloop.controller.batches import attach_embeddings, explain_failure
 from labelloop.controller.clients import Interrupted, call
+from labelloop.controller.cold_start import first_set_ids
 from labelloop.controller.context import RoundContext
 from labelloop.controller.dataset import DatasetView, fetch_view
 from labelloop.controller.ids import derived_seed, initial_labels_request_id, label_request_id, snapshot_id
-from labelloop.controller.initial import initial_example_ids
 from labelloop.controller.labelers import Labeler, LabelingContext, LabelRequest, labeler_for
 from labelloop.controller.labelset import LabelSet
+from labelloop.controller.operations import await_operation, retry_lost
 from labelloop.controller.records import RoundRecord, now, stage_key
 from labelloop.controller.stopping import next_batch_size, stop_reason
-from labelloop.controller.training import is_lost, progress_text, run_seconds, training_request
+from labelloop.controller.training import run_seconds, training_request
 from labelloop.core import layout, metrics
 from labelloop.core.api import TERMINAL_EXPERIMENT_STATES
-from labelloop.core.errors import FailedPrecondition, LabelLoopError, NotFound
+from labelloop.core.errors import FailedPrecondition, LabelLoopError
 from labelloop.core.logs import log_context
-from labelloop.v1 import common_pb2, dataset_store_pb2, experiments_pb2, scorer_pb2, selector_pb2, trainer_pb2
+from labelloop.v1 import common_pb2, dataset_store_pb2, experiments_pb2, scorer_pb2, selector_pb2
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ DONE = experiments_pb2.ROUND_STAGE_DONE
 RUNNING = experiments_pb2.EXPERIMENT_STATE_RUNNING
 PAUSED = experiments_pb2.EXPERIMENT_STATE_PAUSED
 SUCCEEDED = experiments_pb2.EXPERIMENT_STATE_SUCCEEDED
+IN_SAMPLE = experiments_pb2.LABELED_PROBABILITIES_IN_SAMPLE
 
 # The stages whose seconds add up to a round's work time (fit and predict are parts of train).
 MAIN_STAGES = tuple(stage_key(s) for s in (SNAPSHOT, TRAIN, EVALUATE, SCORE, SELECT, LABEL))
@@ -214,6 +217,7 @@ class RoundRunner:
         self._snapshots[number] = snapshot
         with self.ctx.lock:
             record.label_wait_started = 0.0  # the initial labels' wait is over
+            del record.round.selected_example_ids[:]  # they showed the initial set while it was labeled
             record.round.snapshot = snapshot.name
             record.round.labeled_count = snapshot.labeled_count
             record.annotations_before = snapshot.annotation_count
@@ -225,15 +229,14 @@ class RoundRunner:
 
     def _initial_labels(self, record: RoundRecord) -> None:
         column = self.labeler.truth_column or self.view.label_column
-        ids = initial_example_ids(
-            self.config.initial_labels,
-            self.view.pool_ids,
-            self.view.truth.get(column),
-            self.view.classes,
-            self.config.seed,
+        ids = first_set_ids(
+            self.ctx, self.config, self.view, column, record, lambda message: self._progress(record, message)
         )
         request = LabelRequest(
-            ids, request_id=initial_labels_request_id(self.id), seed=(self.config.seed, 0, 1)
+            ids,
+            request_id=initial_labels_request_id(self.id),
+            seed=(self.config.seed, 0, 1),
+            experiment_seed=self.config.seed,
         )
         self._ask_labeler(record, request)
 
@@ -261,9 +264,14 @@ class RoundRunner:
             with self.ctx.lock:
                 record.round.training_operation = operation.name  # so that Cancel can stop it
                 self.ctx.commit(record)
-        done = self._await_operation(record, operation.name)
+        done = await_operation(self.ctx, operation.name, lambda message: self._progress(record, message))
         if done is None or done.state != common_pb2.OPERATION_STATE_SUCCEEDED:
-            self._training_failed(record, done)
+
+            def next_attempt() -> None:
+                record.train_attempt += 1
+
+            what = f"training round {number}"
+            retry_lost(self.ctx, record, done, what, record.train_attempt, next_attempt)
             return
         result = done.result
         if list(result.classes) and list(result.classes) != self.view.classes:
@@ -278,45 +286,15 @@ class RoundRunner:
             record.set_array("test", result.test_probabilities)
             record.round.stage_seconds["fit"] = result.fit_seconds
             record.round.stage_seconds["predict"] = result.predict_seconds
+            if result.HasField("pool_embeddings") and result.pool_embeddings.uri:
+                record.set_array("pool_embeddings", result.pool_embeddings)
+                record.round.stage_seconds["embed"] = result.embed_seconds
             self._advance(record, started, EVALUATE)
             # The trainer's own split of the train stage, for the stage-duration histogram.
             metrics.STAGE_SECONDS.labels(self.id, "fit").observe(result.fit_seconds)
             metrics.STAGE_SECONDS.labels(self.id, "predict").observe(result.predict_seconds)
             # A replay after a crash only waited for the tail of the run: take the trainer's time.
             record.round.stage_seconds["train"] = max(record.round.stage_seconds["train"], run_seconds(done))
-            self.ctx.commit(record)
-
-    def _await_operation(self, record: RoundRecord, name: str) -> trainer_pb2.Operation | None:
-        """Polls the operation until it is done; None if the trainer lost it."""
-        cancelled = experiments_pb2.EXPERIMENT_STATE_CANCELLED
-        while True:
-            self.ctx.check_cancelled()
-            try:
-                operation = call(
-                    self.ctx.stubs.trainer.GetOperation,
-                    trainer_pb2.GetOperationRequest(name=name),
-                    what=f"reading {name}",
-                    interrupted=lambda: self.experiment.state == cancelled,
-                ).operation
-            except NotFound:
-                return None
-            if operation.state in training.DONE:
-                return operation
-            self._progress(record, progress_text(operation))
-            self.ctx.sleep(self.ctx.poll_seconds)
-
-    def _training_failed(self, record: RoundRecord, operation: trainer_pb2.Operation | None) -> None:
-        self.ctx.check_cancelled()
-        why = "the trainer lost the operation" if operation is None else operation.error.message
-        if not is_lost(operation) or record.train_attempt + 1 >= training.MAX_TRAIN_ATTEMPTS:
-            raise FailedPrecondition(
-                f"training round {record.round.number} failed: {why or 'no reason given'} "
-                f"(operation {record.round.training_operation})"
-            )
-        log.warning("training run lost (%s); retrying as attempt %d", why, record.train_attempt + 1)
-        with self.ctx.lock:
-            record.train_attempt += 1
-            record.round.progress_message = f"retrying training: {why}"
             self.ctx.commit(record)
 
     # EVALUATE ---------------------------------------------------------------------------------
@@ -372,10 +350,13 @@ class RoundRunner:
             output_uri=store.uri(layout.scores_prefix(prefix)),
             seed=derived_seed(self.config.seed, number, 2),
         )
-        if split.labeled is not None:  # rows in the order of the snapshot's labels_multiannotator
-            request.labeled_probabilities.append(split.labeled)
+        labeled = split.labeled
+        if labeled is not None:  # rows in the order of the snapshot's labels_multiannotator
+            if self.config.labeled_probabilities != IN_SAMPLE:
+                labeled = self._out_of_sample(record, labeled)
+            request.labeled_probabilities.append(labeled)
             request.labels_multiannotator.CopyFrom(
-                arrays.annotations_ref(store, self._snapshot_of(record), split.labeled.example_ids_uri)
+                arrays.annotations_ref(store, self._snapshot_of(record), labeled.example_ids_uri)
             )
         response = call(
             self.ctx.stubs.scorer.ScoreExamples,
@@ -388,11 +369,23 @@ class RoundRunner:
             record.set_array("unlabeled", split.unlabeled)
             if split.labeled is not None:
                 record.set_array("labeled", split.labeled)
+            if labeled is not None and labeled is not split.labeled:
+                record.set_array(held_out.OUT_OF_SAMPLE, labeled)
             record.set_array("unlabeled_scores", response.unlabeled_scores)
             if response.HasField("labeled_scores") and response.labeled_scores.uri:
                 record.set_array("labeled_scores", response.labeled_scores)
             self._advance(record, started, SELECT)
             self.ctx.commit(record)
+
+    def _out_of_sample(self, record: RoundRecord, labeled: common_pb2.ArrayRef) -> common_pb2.ArrayRef:
+        """The labeled rows as the models that had not trained on them predicted them (held_out.py)."""
+        number = record.round.number
+        kept = [r.array(held_out.SELECTED) for r in self.ctx.earlier_records(number)]
+        prefix = layout.round_prefix(self.id, number)
+        selected = [ref for ref in kept if ref is not None]
+        ref, replaced = held_out.out_of_sample(self.ctx.store, labeled, selected, prefix)
+        log.info("out-of-sample rows for %d of %d labeled examples", replaced, ref.shape[0])
+        return ref
 
     # SELECT -----------------------------------------------------------------------------------
 
@@ -419,16 +412,31 @@ class RoundRunner:
             request.unlabeled_probabilities.CopyFrom(unlabeled)
             if self.config.allow_relabel and labeled is not None:
                 request.labeled_probabilities.CopyFrom(labeled)
-        response = call(
-            self.ctx.stubs.selector.SelectBatch,
-            request,
-            what="selecting the batch",
-            interrupted=self.ctx.interrupted,
-        )
+        request.batch_method = self.config.batch_method
+        prefix = layout.round_prefix(self.id, number)
+        if unlabeled is not None:
+            split = arrays.SplitArrays(unlabeled, labeled)
+            attach_embeddings(
+                self.ctx.store, request, record.array("pool_embeddings"), split, labeled_ids, prefix
+            )
+        try:
+            response = call(
+                self.ctx.stubs.selector.SelectBatch,
+                request,
+                what="selecting the batch",
+                interrupted=self.ctx.interrupted,
+            )
+        except LabelLoopError as error:
+            raise explain_failure(error, request, number) from None
         chosen = [e.example_id for e in response.examples]
+        kept = None
+        if self.config.labeled_probabilities != IN_SAMPLE and chosen and unlabeled is not None:
+            kept = held_out.keep_selected_rows(self.ctx.store, unlabeled, chosen, prefix)
         with self.ctx.lock:
             del record.round.selected_example_ids[:]
             record.round.selected_example_ids.extend(chosen)
+            if kept is not None:  # the newly selected examples' out-of-sample rows, for later rounds
+                record.set_array(held_out.SELECTED, kept)
             record.relabel_ids = [e.example_id for e in response.examples if e.relabel]
             if chosen:
                 self._advance(record, started, LABEL)
@@ -458,6 +466,7 @@ class RoundRunner:
             annotations_before=record.annotations_before,
             counts_before=counts_before,
             relabel=bool(record.relabel_ids),
+            experiment_seed=self.config.seed,
         )
         labels_used = self._ask_labeler(record, request)
         newly_labeled = len(set(selected) - set(record.relabel_ids))

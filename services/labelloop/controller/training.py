@@ -41,9 +41,31 @@ def training_request(
     )
 
 
-def progress_text(operation: trainer_pb2.Operation) -> str:
+def embedding_request(
+    experiment_id: str,
+    attempt: int,
+    dataset: str,
+    config: trainer_pb2.TrainerConfig,
+    seed: int,
+    output_uri: str,
+) -> trainer_pb2.CreateEmbeddingRunRequest:
+    """Request id "{e}-embed" (then "-a{k}" per retry): the pool's embeddings for a typical first set."""
+    request_id = f"{experiment_id}-embed" + (f"-a{attempt}" if attempt else "")
+    trainer = trainer_pb2.TrainerConfig()
+    trainer.CopyFrom(config)
+    trainer.seed = trainer.seed or seed
+    return trainer_pb2.CreateEmbeddingRunRequest(
+        request_id=request_id,
+        dataset=dataset,
+        config=trainer,
+        output_uri=output_uri,
+        labels={"experiment": experiment_id, "round": "0", "purpose": "initial-embeddings"},
+    )
+
+
+def progress_text(operation: trainer_pb2.Operation, verb: str = "train") -> str:
     """ "train 45%: <trainer message>", the form `labelloop experiments watch` parses."""
-    text = f"train {operation.progress:.0%}"
+    text = f"{verb} {operation.progress:.0%}"
     return f"{text}: {operation.progress_message}" if operation.progress_message else text
 
 

@@ -6,13 +6,15 @@ the dataset cannot support it (too few pool examples, no ground truth to simulat
 
 from __future__ import annotations
 
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+
 from labelloop.controller.dataset import DatasetView
-from labelloop.controller.initial import initial_example_ids
+from labelloop.controller.initial import initial_example_ids, needs_embeddings
 from labelloop.controller.labelers import labeler_for
 from labelloop.core import names
 from labelloop.core.api import defined_values
 from labelloop.core.errors import FailedPrecondition, InvalidArgument
-from labelloop.v1 import common_pb2, experiments_pb2
+from labelloop.v1 import common_pb2, experiments_pb2, trainer_pb2
 
 
 def check_config(config: experiments_pb2.ExperimentConfig) -> str:
@@ -35,17 +37,58 @@ def check_config(config: experiments_pb2.ExperimentConfig) -> str:
         raise InvalidArgument(
             "config.stopping_rule sets no rule: set max_rounds, label_budget or target_accuracy"
         )
-    initial = config.initial_labels
-    if initial.per_class < 0:
-        raise InvalidArgument(f"config.initial_labels.per_class={initial.per_class} must be >= 0")
-    if bool(initial.per_class) == bool(initial.example_ids):
-        raise InvalidArgument(
-            "config.initial_labels: set exactly one of per_class (random examples per class) or example_ids"
-        )
+    check_initial(config.initial_labels)
     if config.max_per_class < 0:
         raise InvalidArgument(f"config.max_per_class={config.max_per_class} must be >= 0 (0: no cap)")
+    check_enum(config.batch_method, common_pb2.BatchMethod, "config.batch_method")
+    check_enum(
+        config.labeled_probabilities, experiments_pb2.LabeledProbabilities, "config.labeled_probabilities"
+    )
+    check_enum(config.trainer.mode, trainer_pb2.TrainingMode, "config.trainer.mode")
+    if config.trainer.fine_tune_from_labels < 0:
+        raise InvalidArgument(
+            f"config.trainer.fine_tune_from_labels={config.trainer.fine_tune_from_labels} must be >= 0 "
+            "(0: never switch to fine-tuning)"
+        )
     labeler_for(config).check()
     return dataset_id
+
+
+def check_initial(initial: experiments_pb2.InitialLabels) -> None:
+    """Exactly one of per_class, example_ids, count; selection only with count."""
+    if initial.per_class < 0 or initial.count < 0:
+        raise InvalidArgument(
+            f"config.initial_labels: per_class={initial.per_class} and count={initial.count} must be >= 0"
+        )
+    chosen = [
+        name
+        for name, is_set in (
+            ("per_class", initial.per_class > 0),
+            ("example_ids", bool(initial.example_ids)),
+            ("count", initial.count > 0),
+        )
+        if is_set
+    ]
+    if len(chosen) != 1:
+        problem = f"sets {' and '.join(chosen)}" if chosen else "sets nothing"
+        raise InvalidArgument(
+            f"config.initial_labels {problem}: set exactly one of count (this many examples chosen "
+            "without labels by selection: typical or random), example_ids (the examples you name) or "
+            "per_class (random examples per ground-truth class, to reproduce cleanlab's reference)"
+        )
+    check_enum(initial.selection, experiments_pb2.InitialSelection, "config.initial_labels.selection")
+    if initial.selection and not initial.count:
+        raise InvalidArgument(
+            "config.initial_labels.selection chooses how `count` examples are picked: set count too"
+        )
+
+
+def check_enum(value: int, enum_type: EnumTypeWrapper, field: str) -> None:
+    """0 (unset: the documented default) or a value the API defines."""
+    if value == 0 or value in defined_values(enum_type):
+        return
+    choices = ", ".join(enum_type.Name(v) for v in defined_values(enum_type))
+    raise InvalidArgument(f"{field}={value} is not defined: choose one of {choices} (or leave it unset)")
 
 
 def check_strategy(strategy: int) -> None:
@@ -66,7 +109,8 @@ def truth_column(config: experiments_pb2.ExperimentConfig, view: DatasetView) ->
 
 
 def check_against_dataset(config: experiments_pb2.ExperimentConfig, view: DatasetView) -> list[str]:
-    """Checks the config against the dataset; returns the initial example ids."""
+    """Checks the config against the dataset; returns the initial example ids (none yet for a typical
+    first set: the trainer's embeddings choose it when the experiment starts)."""
     classes = len(view.classes)
     if config.batch_size > view.pool_count:
         raise FailedPrecondition(
@@ -97,16 +141,27 @@ def check_against_dataset(config: experiments_pb2.ExperimentConfig, view: Datase
             f"examples but the pool has {view.pool_count}: lower per_class"
         )
     truth = view.ground_truth(column) if column in view.truth else None
-    initial = initial_example_ids(config.initial_labels, view.pool_ids, truth, view.classes, config.seed)
-    if len(initial) < classes:
+    initial_labels = config.initial_labels
+    if needs_embeddings(initial_labels):  # chosen from the trainer's embeddings once it starts
+        initial: list[str] = []
+        size = initial_labels.count
+        if size > view.pool_count:
+            raise FailedPrecondition(
+                f"initial_labels.count={size} exceeds the {view.pool_count} pool examples of "
+                f"{view.name}: lower count"
+            )
+    else:
+        initial = initial_example_ids(initial_labels, view.pool_ids, truth, view.classes, config.seed)
+        size = len(initial)
+    if size < classes:
         raise InvalidArgument(
-            f"{len(initial)} initial labels for {classes} classes: start with at least one example "
-            "per class (more initial_labels.example_ids, or per_class)"
+            f"{size} initial labels for {classes} classes: start with at least as many examples as "
+            "classes (raise initial_labels.count, or name more example_ids)"
         )
     budget = config.stopping_rule.label_budget
-    if budget and budget <= len(initial):
+    if budget and budget <= size:
         raise InvalidArgument(
-            f"stopping_rule.label_budget={budget} leaves nothing to buy after {len(initial)} initial "
+            f"stopping_rule.label_budget={budget} leaves nothing to buy after {size} initial "
             "labels: raise label_budget"
         )
     return initial

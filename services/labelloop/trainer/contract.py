@@ -17,6 +17,7 @@ from typing import Any
 class JobKind(StrEnum):
     TRAIN = "train"  # fit on a snapshot, then predict pool and test
     PREDICT = "predict"  # predict pool and test with a stored model
+    EMBED = "embed"  # embed the pool with the pretrained backbone alone (no labels, no model)
 
 
 @dataclass
@@ -25,7 +26,8 @@ class JobSpec:
     kind: JobKind
     # Object-store keys, resolved by the trainer service before submission.
     examples_key: str  # the dataset's examples.parquet
-    output_prefix: str  # folder for model/, pool_probabilities.npy, test_probabilities.npy, result.json
+    # Folder for model/, pool_probabilities.npy, test_probabilities.npy, pool_embeddings.npy, result.json.
+    output_prefix: str
     classes: list[str]
     image_column: str = ""
     feature_columns: list[str] = field(default_factory=list)
@@ -34,6 +36,9 @@ class JobSpec:
     model_key: str = ""  # folder of a saved predictor (PREDICT)
     config: dict[str, Any] = field(default_factory=dict)  # TrainerConfig as a dict (json_format)
     labels: dict[str, str] = field(default_factory=dict)  # experiment, round: for pod labels and logs
+    # "datasets/{d}": where the frozen-backbone embedding cache lives (layout.embeddings_cache_prefix);
+    # empty in older specs, then the cache sits beside examples_key.
+    dataset: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values (the kind as its string): what an operation record keeps."""
@@ -68,6 +73,6 @@ class JobStatus:
     state: JobState
     progress: float = 0.0  # 0..1
     message: str = ""
-    # On success: the job's result.json content (model key, array keys, seconds, accuracy).
+    # On success: the job's result.json content (model key, array keys, seconds, accuracy, mode).
     result: dict[str, Any] = field(default_factory=dict)
     error: str = ""  # on failure: why, for people

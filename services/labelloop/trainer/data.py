@@ -61,8 +61,8 @@ def local_image_paths(store: ObjectStore, keys: pd.Series, cache_dir: Path) -> l
         return list(pool.map(fetch, keys))
 
 
-def training_frame(spec: JobSpec, store: ObjectStore, examples: pd.DataFrame) -> pd.DataFrame:
-    """The labeled examples with their snapshot label in LABEL."""
+def labeled_rows(spec: JobSpec, store: ObjectStore, examples: pd.DataFrame) -> pd.DataFrame:
+    """The labeled examples: their example_id, model input columns and snapshot label in LABEL."""
     labels = read_parquet(store, spec.labels_key)
     labels = labels.assign(example_id=labels["example_id"].astype(str), label=labels["label"].astype(str))
     unknown = sorted(set(labels["label"]) - set(spec.classes))
@@ -85,7 +85,13 @@ def training_frame(spec: JobSpec, store: ObjectStore, examples: pd.DataFrame) ->
             f"the labeled set has only the class {frame['label'].iloc[0]!r}: a classifier needs examples "
             "of at least 2 classes; label more examples before training"
         )
-    return frame[columns].assign(**{LABEL: frame["label"].to_numpy()}).reset_index(drop=True)
+    frame = frame.rename(columns={"label": LABEL})
+    return frame[["example_id", *columns, LABEL]].reset_index(drop=True)
+
+
+def training_frame(spec: JobSpec, store: ObjectStore, examples: pd.DataFrame) -> pd.DataFrame:
+    """The labeled examples with their snapshot label in LABEL: what AutoGluon fits on."""
+    return labeled_rows(spec, store, examples).drop(columns=["example_id"])
 
 
 def model_inputs(spec: JobSpec, frame: pd.DataFrame) -> pd.DataFrame:

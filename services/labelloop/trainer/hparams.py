@@ -21,6 +21,10 @@ TIMM_CHECKPOINT_KEY = "model.timm_image.checkpoint_name"
 # Offline default for image columns; AutoGluon's own default (a Swin) would be downloaded.
 DEFAULT_IMAGE_CHECKPOINT = "labelloop:imagenet/mobilenetv2_100"
 FALLBACK_IMAGE_CHECKPOINT = "labelloop:random/resnet18"
+# TrainerConfig.mode as JobSpec.config["mode"].
+FINE_TUNE, LINEAR_PROBE = "fine_tune", "linear_probe"
+# Hyperparameters of the linear probe itself (e.g. "linear_probe.c"); never passed to AutoGluon.
+PROBE_PREFIX = "linear_probe."
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
@@ -32,6 +36,22 @@ def config_to_dict(config: Any) -> dict[str, Any]:
         raise InvalidArgument("config.time_limit_seconds must be >= 0 (0 means no limit)")
     if config.num_gpus < -1:
         raise InvalidArgument("config.num_gpus must be -1 (all visible), 0 (CPU) or a positive count")
+    if config.fine_tune_from_labels < 0:
+        raise InvalidArgument(
+            "config.fine_tune_from_labels must be >= 0 "
+            "(0 never switches from the linear probe to fine-tuning)"
+        )
+    from labelloop.v1 import trainer_pb2
+
+    modes = {
+        trainer_pb2.TRAINING_MODE_UNSPECIFIED: FINE_TUNE,
+        trainer_pb2.TRAINING_MODE_FINE_TUNE: FINE_TUNE,
+        trainer_pb2.TRAINING_MODE_LINEAR_PROBE: LINEAR_PROBE,
+    }
+    if config.mode not in modes:
+        raise InvalidArgument(
+            f"config.mode {config.mode} is unknown: use TRAINING_MODE_FINE_TUNE or TRAINING_MODE_LINEAR_PROBE"
+        )
     parse_hyperparameters(dict(config.hyperparameters))
     sources = []
     for c in config.checkpoints:
@@ -39,6 +59,12 @@ def config_to_dict(config: Any) -> dict[str, Any]:
             raise InvalidArgument(f"checkpoint {c.source!r} has no key: set e.g. {TIMM_CHECKPOINT_KEY!r}")
         checkpoints.check_source(c.source)
         sources.append({"key": c.key, "source": c.source})
+    fine_tunes = modes[config.mode] == FINE_TUNE or config.fine_tune_from_labels > 0
+    if fine_tunes and checkpoints.PIXELS in {c["source"] for c in sources}:
+        raise InvalidArgument(
+            f"{checkpoints.PIXELS!r} is a linear-probe backbone (the raw pixels), no network to fine-tune: "
+            "use TRAINING_MODE_LINEAR_PROBE with fine_tune_from_labels 0, or an image checkpoint"
+        )
     return {
         "time_limit_seconds": float(config.time_limit_seconds),
         "presets": config.presets,
@@ -46,7 +72,17 @@ def config_to_dict(config: Any) -> dict[str, Any]:
         "checkpoints": sources,
         "num_gpus": int(config.num_gpus),
         "seed": int(config.seed),
+        "mode": modes[config.mode],
+        "fine_tune_from_labels": int(config.fine_tune_from_labels),
     }
+
+
+def uses_linear_probe(config: dict[str, Any], n_labeled: int) -> bool:
+    """LINEAR_PROBE mode, unless the labeled set has reached fine_tune_from_labels (when set)."""
+    if config.get("mode", FINE_TUNE) != LINEAR_PROBE:
+        return False
+    switch = int(config.get("fine_tune_from_labels", 0) or 0)
+    return not (switch and n_labeled >= switch)
 
 
 def parse_hyperparameters(raw: dict[str, str]) -> dict[str, Any]:
@@ -87,6 +123,7 @@ def fit_args(
     cache_dir: Path,
 ) -> FitArgs:
     hp = parse_hyperparameters(config.get("hyperparameters", {}))
+    hp = {k: v for k, v in hp.items() if not k.startswith(PROBE_PREFIX)}
     for c in config.get("checkpoints", []):
         hp[c["key"]] = checkpoints.resolve(c["source"], store, cache_dir)
     for key in [k for k, v in hp.items() if k.endswith("checkpoint_name") and isinstance(v, str)]:

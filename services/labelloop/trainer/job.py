@@ -1,4 +1,9 @@
-"""One trainer job: fit (TRAIN) or load (PREDICT) a MultiModalPredictor, predict pool and test.
+"""One trainer job: fit (TRAIN), load (PREDICT) or only embed (EMBED); predict and embed pool and test.
+
+TRAIN fine-tunes a MultiModalPredictor (TRAINING_MODE_FINE_TUNE) or fits a linear probe on the
+frozen backbone's cached embeddings (TRAINING_MODE_LINEAR_PROBE, until the labeled set reaches
+fine_tune_from_labels); see models.py, embeddings.py and probe.py. Every TRAIN and PREDICT writes the
+pool's and test split's probabilities and the pool's embeddings; EMBED writes only the embeddings.
 
 Runs inside an executor: the local worker process, or a Kubernetes pod through
 `python -m labelloop.trainer.job --spec-json <file or store key>`. It needs only the spec and the
@@ -21,7 +26,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +36,24 @@ import pandas as pd
 from labelloop.core import layout
 from labelloop.core.config import Settings
 from labelloop.core.errors import FailedPrecondition
-from labelloop.core.storage import ObjectStore, download_prefix, open_store, upload_folder
-from labelloop.trainer import data, hparams
+from labelloop.core.storage import ObjectStore, open_store, upload_folder
+from labelloop.trainer import data, embeddings, hparams, probe
 from labelloop.trainer.contract import JobKind, JobSpec
+from labelloop.trainer.models import (
+    AutoGluonModel,
+    FittedModel,
+    ProbeRunner,
+    aligned_probabilities,
+    fit_autogluon,
+    in_chunks,
+    load_autogluon,
+)
 from labelloop.trainer.shards import SPLITS, Shard
 
+__all__ = ["aligned_probabilities", "main", "run_job"]
 log = logging.getLogger(__name__)
 
 Report = Callable[[float, str], None]
-PREDICT_CHUNK_ROWS = 512
 # Progress fractions at stage boundaries of a TRAIN job; PREDICT uses the prediction span only.
 FIT_START, FIT_END, PREDICT_END = 0.05, 0.7, 0.95
 RESULT_FILE = "result.json"
@@ -80,27 +94,22 @@ def run_job(
         examples, placement = _load_shard_examples(spec, store, cache_dir, shard)
     workdir = Path(tempfile.mkdtemp(prefix=f"labelloop-{spec.job_id}-"))
     try:
-        fit_seconds = 0.0
-        if spec.kind == JobKind.TRAIN:
-            predictor, fit_seconds = _fit(spec, store, examples, workdir, cache_dir, report)
-            start = FIT_END
+        if spec.kind == JobKind.EMBED:
+            result = _embed_pool(spec, store, examples, cache_dir, report)
         else:
-            report(0.02, "loading model")
-            predictor = _load(spec, store, workdir)
-            start = FIT_START
-        if shard is not None and placement is not None:
-            summary = _predict_shard(spec, store, predictor, examples, report, start, shard, placement)
-            store.put_json(shard.done_key, summary)  # last: its presence means this shard is done
-            report(1.0, f"shard {shard.index} of {shard.count} done")
-            return summary
-        result = _predict_all(spec, store, predictor, examples, report, start)
-        result["fit_seconds"] = fit_seconds
-        if spec.kind == JobKind.TRAIN:
-            report(PREDICT_END, "uploading model")
-            upload_folder(store, workdir / "predictor", layout.model_prefix(prefix))
-            result["model_key"] = layout.model_prefix(prefix)
-        else:
-            result["model_key"] = spec.model_key.rstrip("/") + "/"
+            model, result, save = _model(spec, store, examples, workdir, cache_dir, report, shard)
+            start = FIT_END if spec.kind == JobKind.TRAIN else FIT_START
+            if shard is not None and placement is not None:
+                summary = _predict_shard(spec, store, model, examples, report, start, shard, placement)
+                store.put_json(shard.done_key, summary)  # last: its presence means this shard is done
+                report(1.0, f"shard {shard.index} of {shard.count} done")
+                return summary
+            predicted = _predict_all(spec, store, model, examples, report, start)
+            if isinstance(model, ProbeRunner):  # the frozen embeddings: their cost is the cache's
+                predicted["embed_seconds"] = result.pop("embed_seconds", 0.0)
+            result.update(predicted)
+            report(PREDICT_END, "saving model")
+            result["model_key"] = save()
         store.put_json(prefix + RESULT_FILE, result)  # last: its presence means the job finished
         report(1.0, "done")
         return result
@@ -108,83 +117,119 @@ def run_job(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _fit(
-    spec: JobSpec, store: ObjectStore, examples: pd.DataFrame, workdir: Path, cache_dir: Path, report: Report
-) -> tuple[Any, float]:
-    # Bad labels fail here, before the 10-second AutoGluon import.
-    train = data.training_frame(spec, store, examples[examples["split"] == "pool"])
-    from autogluon.multimodal import MultiModalPredictor
+def _model(
+    spec: JobSpec,
+    store: ObjectStore,
+    examples: pd.DataFrame,
+    workdir: Path,
+    cache_dir: Path,
+    report: Report,
+    shard: Shard | None,
+) -> tuple[FittedModel, dict[str, Any], Callable[[], str]]:
+    """The model to predict with, the result's first fields, and a function that saves the model."""
+    prefix = spec.output_prefix.rstrip("/") + "/"
+    model_key = layout.model_prefix(prefix)
+    if spec.kind == JobKind.PREDICT:
+        report(0.02, "loading model")
+        kept = spec.model_key.rstrip("/") + "/"
+        if spec.model_key and probe.is_probe_model(store, spec.model_key):
+            fitted = probe.load(store, spec.model_key)
+            table = _probe_embeddings(spec, store, examples, cache_dir, report, fitted, shard)
+            runner = ProbeRunner(spec, fitted, table)
+            info = {"mode": hparams.LINEAR_PROBE, "fit_seconds": 0.0, "embed_seconds": table.seconds}
+            return runner, info, lambda: kept
+        predictor = load_autogluon(spec, store, workdir / "predictor")
+        return AutoGluonModel(spec, predictor), {"mode": hparams.FINE_TUNE, "fit_seconds": 0.0}, lambda: kept
 
-    args = hparams.fit_args(
-        spec.config, n_labeled=len(train), image_column=spec.image_column, store=store, cache_dir=cache_dir
-    )
-    n_classes = train[data.LABEL].nunique()
-    predictor = MultiModalPredictor(
-        label=data.LABEL,
-        problem_type="binary" if n_classes == 2 else "multiclass",  # AutoGluon's name for 2 classes
-        path=str(workdir / "predictor"),
-        verbosity=1,
-        enable_progress_bar=False,  # progress goes through report(), logs stay JSON lines
-    )
-    report(FIT_START, f"fitting on {len(train)} labeled examples of {n_classes} classes")
-    start = time.perf_counter()
-    with _heartbeat(report, FIT_START, FIT_END, args.time_limit, "fitting"):
-        predictor.fit(
-            train,
-            hyperparameters=args.hyperparameters,
-            presets=args.presets,
-            time_limit=args.time_limit,
-            column_types=args.column_types or None,
-            seed=args.seed,
+    # Bad labels fail here, before the embeddings or the 10-second AutoGluon import.
+    labeled = data.labeled_rows(spec, store, examples[examples["split"] == "pool"])
+    if not hparams.uses_linear_probe(spec.config, len(labeled)):
+        train = labeled.drop(columns=["example_id"])
+        predictor, seconds = fit_autogluon(
+            spec, store, train, workdir / "predictor", cache_dir, report, (FIT_START, FIT_END)
         )
-    return predictor, time.perf_counter() - start
+
+        def upload() -> str:
+            upload_folder(store, workdir / "predictor", model_key)
+            return model_key
+
+        return AutoGluonModel(spec, predictor), {"mode": hparams.FINE_TUNE, "fit_seconds": seconds}, upload
+
+    table = embeddings.dataset_embeddings(spec, store, examples, cache_dir, report)
+    report(FIT_START, f"fitting a linear probe on {len(labeled)} labeled examples")
+    start = time.perf_counter()
+    pool_ids = examples.loc[examples["split"] == "pool", "example_id"].astype(str).tolist()
+    hyperparameters = hparams.parse_hyperparameters(spec.config.get("hyperparameters", {}))
+    fitted = probe.fit(
+        table.rows_of(labeled["example_id"].astype(str).tolist()),
+        labeled[data.LABEL].astype(str).tolist(),
+        table.rows_of(pool_ids),
+        c=probe.probe_c(hyperparameters),
+        seed=int(spec.config.get("seed", 0) or 0),
+        backbone=asdict(embeddings.backbone_of(spec, examples)),
+    )
+    info = {
+        "mode": hparams.LINEAR_PROBE,
+        "fit_seconds": time.perf_counter() - start,
+        "embed_seconds": table.seconds,
+        "embeddings_cache_key": table.prefix,
+    }
+
+    def save() -> str:
+        probe.save(store, fitted, model_key)
+        return model_key
+
+    return ProbeRunner(spec, fitted, table), info, save
 
 
-def _load(spec: JobSpec, store: ObjectStore, workdir: Path) -> Any:
-    from autogluon.multimodal import MultiModalPredictor
-
-    if not spec.model_key:
-        raise FailedPrecondition("a PREDICT job needs model_key: the folder of a saved predictor")
-    folder = download_prefix(store, spec.model_key, workdir / "predictor")
-    return MultiModalPredictor.load(str(folder))
-
-
-class _heartbeat:
-    """Reports elapsed fit time every few seconds, so a watcher sees the job is alive.
-
-    AutoGluon has no cheap progress hook; with a time limit progress follows the clock.
-    """
-
-    def __init__(self, report: Report, lo: float, hi: float, limit: float | None, what: str):
-        self.report, self.lo, self.hi, self.limit, self.what = report, lo, hi, limit, what
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        start = time.monotonic()
-        while not self.stop.wait(5.0):
-            elapsed = time.monotonic() - start
-            share = min(elapsed / self.limit, 0.99) if self.limit else 0.0
-            self.report(self.lo + (self.hi - self.lo) * share, f"{self.what} ({elapsed:.0f} s)")
-
-    def __enter__(self) -> _heartbeat:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
+def _probe_embeddings(
+    spec: JobSpec,
+    store: ObjectStore,
+    examples: pd.DataFrame,
+    cache_dir: Path,
+    report: Report,
+    fitted: probe.ProbeModel,
+    shard: Shard | None,
+) -> embeddings.Embeddings:
+    """The embeddings a saved probe predicts from: the cache of the backbone it was fitted on."""
+    backbone = embeddings.Backbone.from_dict(fitted.backbone)
+    if shard is None:
+        return embeddings.dataset_embeddings(spec, store, examples, cache_dir, report, backbone)
+    # A shard sees only its own rows: it must not write a cache of part of the dataset.
+    cached = embeddings.read_cache(store, embeddings.cache_prefix(spec, backbone))
+    if cached is None:
+        raise FailedPrecondition(
+            "a sharded prediction with a linear probe reads the dataset's embedding cache, and there is none "
+            f"under {store.uri(embeddings.cache_prefix(spec, backbone))}: run CreateEmbeddingRun on the "
+            "dataset with the same backbone first"
+        )
+    return cached
 
 
-def aligned_probabilities(proba: np.ndarray, model_classes: list[Any], classes: list[str]) -> np.ndarray:
-    """Columns in the dataset's class order; classes the model never saw get 0."""
-    index = {c: i for i, c in enumerate(classes)}
-    out = np.zeros((len(proba), len(classes)), dtype=np.float32)
-    for j, label in enumerate(model_classes):
-        if str(label) not in index:
-            raise FailedPrecondition(f"the model predicts class {label!r}, which the dataset does not have")
-        out[:, index[str(label)]] = proba[:, j]
-    return out
+def _embed_pool(
+    spec: JobSpec, store: ObjectStore, examples: pd.DataFrame, cache_dir: Path, report: Report
+) -> dict[str, Any]:
+    """EMBED: the pool's frozen-backbone embeddings, from the dataset's cache (computed once)."""
+    table = embeddings.dataset_embeddings(spec, store, examples, cache_dir, report)
+    prefix = spec.output_prefix.rstrip("/") + "/"
+    pool = examples[examples["split"] == "pool"]
+    ids = pool["example_id"].astype(str).tolist()
+    result: dict[str, Any] = {"classes": list(spec.classes), "n_pool": len(ids), "mode": "embed"}
+    result.update(_write_embeddings(store, prefix, table.rows_of(ids), ids))
+    result["embed_seconds"] = table.seconds
+    result["embeddings_cache_key"] = table.prefix
+    return result
+
+
+def _write_embeddings(store: ObjectStore, prefix: str, matrix: np.ndarray, ids: list[str]) -> dict[str, Any]:
+    """pool_embeddings.npy and its ids (the same file as the pool probabilities' ids)."""
+    store.put_array(layout.embeddings_key(prefix, "pool"), matrix.astype(np.float32, copy=False))
+    store.put_json(layout.example_ids_key(prefix, "pool"), ids)
+    return {
+        "pool_embeddings_key": layout.embeddings_key(prefix, "pool"),
+        "pool_example_ids_key": layout.example_ids_key(prefix, "pool"),
+        "embedding_dims": int(matrix.shape[1]),
+    }
 
 
 def _split_frames(examples: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -192,38 +237,42 @@ def _split_frames(examples: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {s: examples[examples["split"] == s].reset_index(drop=True) for s in SPLITS}
 
 
+class _Progress:
+    """Reports rows done out of a total across the prediction span [start, PREDICT_END]."""
+
+    def __init__(self, report: Report, start: float, total: int):
+        self.report, self.start, self.total, self.done = report, start, max(1, total), 0
+
+    def __call__(self, rows: int) -> None:
+        self.done += rows
+        share = min(1.0, self.done / self.total)
+        self.report(self.start + (PREDICT_END - self.start) * share, f"predicted {self.done}/{self.total}")
+
+
 def _predict_frames(
-    spec: JobSpec,
-    predictor: Any,
-    frames: dict[str, pd.DataFrame],
-    report: Report,
-    start: float,
-) -> dict[str, np.ndarray]:
-    """Probabilities of every frame's rows, in chunks of PREDICT_CHUNK_ROWS, in the dataset's class order."""
-    model_classes = list(predictor.class_labels)
-    total = max(1, sum(len(f) for f in frames.values()))
-    done = 0
-    out: dict[str, np.ndarray] = {}
-    for split, frame in frames.items():
-        inputs = data.model_inputs(spec, frame)
-        parts = []
-        for lo in range(0, len(frame), PREDICT_CHUNK_ROWS):
-            chunk = inputs.iloc[lo : lo + PREDICT_CHUNK_ROWS]
-            proba = predictor.predict_proba(chunk, as_pandas=False, as_multiclass=True)
-            parts.append(aligned_probabilities(np.asarray(proba), model_classes, spec.classes))
-            done += len(chunk)
-            report(start + (PREDICT_END - start) * done / total, f"predicted {done}/{total} examples")
-        out[split] = np.concatenate(parts) if parts else np.zeros((0, len(spec.classes)), np.float32)
-    return out
+    spec: JobSpec, model: FittedModel, frames: dict[str, pd.DataFrame], report: Report, start: float
+) -> tuple[dict[str, np.ndarray], np.ndarray, float]:
+    """Probabilities of every split, the pool's embeddings and the seconds the embeddings took."""
+    progress = _Progress(report, start, sum(len(f) for f in frames.values()) + len(frames["pool"]))
+    width = len(spec.classes)
+    probabilities = {s: in_chunks(model.probabilities, f, width, progress) for s, f in frames.items()}
+    t0 = time.perf_counter()
+    pool_embeddings = in_chunks(model.embeddings, frames["pool"], 0, progress)
+    return probabilities, pool_embeddings, time.perf_counter() - t0
 
 
 def _predict_all(
-    spec: JobSpec, store: ObjectStore, predictor: Any, examples: pd.DataFrame, report: Report, start: float
+    spec: JobSpec,
+    store: ObjectStore,
+    model: FittedModel,
+    examples: pd.DataFrame,
+    report: Report,
+    start: float,
 ) -> dict[str, Any]:
     prefix = spec.output_prefix.rstrip("/") + "/"
     frames = _split_frames(examples)
     t0 = time.perf_counter()
-    probabilities = _predict_frames(spec, predictor, frames, report, start)
+    probabilities, pool_embeddings, embed_seconds = _predict_frames(spec, model, frames, report, start)
     result: dict[str, Any] = {"classes": list(spec.classes)}
     for split, frame in frames.items():
         probs = probabilities[split]
@@ -235,7 +284,12 @@ def _predict_all(
         result[f"n_{split}"] = len(ids)
         if split == "test":
             result["test_accuracy"] = _accuracy(probs, frame, spec)
-    result["predict_seconds"] = time.perf_counter() - t0
+    if len(frames["pool"]) and pool_embeddings.ndim == 2:
+        result.update(
+            _write_embeddings(store, prefix, pool_embeddings, frames["pool"]["example_id"].tolist())
+        )
+    result["embed_seconds"] = embed_seconds
+    result["predict_seconds"] = time.perf_counter() - t0 - embed_seconds
     return result
 
 
@@ -273,7 +327,7 @@ def _load_shard_examples(
 def _predict_shard(
     spec: JobSpec,
     store: ObjectStore,
-    predictor: Any,
+    model: FittedModel,
     examples: pd.DataFrame,
     report: Report,
     start: float,
@@ -283,14 +337,19 @@ def _predict_shard(
     """Predicts this shard's rows (already sliced, see _load_shard_examples); returns its summary.
 
     Test rows are sliced like the pool (not all predicted by one shard), so the shards share the work
-    evenly; test accuracy is merged from each shard's hit and known-truth counts.
+    evenly; test accuracy is merged from each shard's hit and known-truth counts. The shard's pool
+    embeddings are merged like its probabilities.
     """
     frames = _split_frames(examples)
     t0 = time.perf_counter()
-    probabilities = _predict_frames(spec, predictor, frames, report, start)
+    probabilities, pool_embeddings, embed_seconds = _predict_frames(spec, model, frames, report, start)
     for split, frame in frames.items():
         store.put_array(shard.probabilities_key(split), probabilities[split])
         store.put_json(shard.ids_key(split), frame["example_id"].tolist())
+    summary: dict[str, Any] = {}
+    if pool_embeddings.ndim == 2 and len(frames["pool"]):
+        store.put_array(shard.embeddings_key, pool_embeddings)
+        summary["embedding_dims"] = int(pool_embeddings.shape[1])
     correct, known = _hits(probabilities["test"], frames["test"], spec)
     return {
         "job_id": spec.job_id,
@@ -302,7 +361,9 @@ def _predict_shard(
         "totals": placement["totals"],
         "test_correct": correct,
         "test_known": known,
-        "predict_seconds": time.perf_counter() - t0,
+        "predict_seconds": time.perf_counter() - t0 - embed_seconds,
+        "embed_seconds": embed_seconds,
+        **summary,
     }
 
 

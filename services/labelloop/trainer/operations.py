@@ -31,7 +31,7 @@ _STATES = {
 @dataclass
 class OperationRecord:
     id: str
-    kind: str  # "train" or "predict"
+    kind: str  # "train", "predict" or "embed"
     request_id: str
     state: JobState = JobState.PENDING
     progress: float = 0.0
@@ -137,6 +137,18 @@ def _array_ref(store: ObjectStore, result: dict[str, Any], split: str) -> common
     )
 
 
+def _embeddings_ref(store: ObjectStore, result: dict[str, Any]) -> common_pb2.ArrayRef:
+    key = result.get("pool_embeddings_key")
+    if not key:
+        return common_pb2.ArrayRef()
+    return common_pb2.ArrayRef(
+        uri=store.uri(key),
+        shape=[int(result.get("n_pool", 0)), int(result.get("embedding_dims", 0))],
+        dtype="float32",
+        example_ids_uri=store.uri(result["pool_example_ids_key"]),
+    )
+
+
 def to_proto(record: OperationRecord, store: ObjectStore) -> trainer_pb2.Operation:
     op = trainer_pb2.Operation(
         name=record.name,
@@ -162,6 +174,8 @@ def to_proto(record: OperationRecord, store: ObjectStore) -> trainer_pb2.Operati
                 fit_seconds=float(r.get("fit_seconds") or 0.0),
                 predict_seconds=float(r.get("predict_seconds") or 0.0),
                 test_accuracy=float(r.get("test_accuracy") or 0.0),
+                pool_embeddings=_embeddings_ref(store, r),
+                embed_seconds=float(r.get("embed_seconds") or 0.0),
             )
         )
     return op

@@ -23,6 +23,7 @@ import pandas as pd
 from labelloop.core import layout, metrics, names
 from labelloop.core.errors import FailedPrecondition, InvalidArgument, LabelLoopError, NotFound
 from labelloop.core.storage import ObjectStore
+from labelloop.trainer import embeddings, hparams
 from labelloop.trainer import operations as ops
 from labelloop.trainer.catalog import Catalog, DatasetInfo
 from labelloop.trainer.contract import JobKind, JobSpec, JobState
@@ -65,6 +66,8 @@ class Trainer:
         dataset = self.catalog.dataset(f"datasets/{d}")
         snap = self.catalog.snapshot(snapshot)
         self._check_labels(snapshot, snap.labels_key, dataset)
+        if config.get("mode") == hparams.LINEAR_PROBE:
+            embeddings.check_backbone(config, bool(dataset.image_column))
         return self._submit(
             JobKind.TRAIN, request_id, output_uri, labels, dataset, config=config, labels_key=snap.labels_key
         )
@@ -87,6 +90,24 @@ class Trainer:
             raise NotFound(f"no saved model under {self.store.uri(model_key)}")
         dataset = self.catalog.dataset(dataset_name)
         return self._submit(JobKind.PREDICT, request_id, output_uri, labels, dataset, model_key=model_key)
+
+    def create_embedding_run(
+        self,
+        dataset_name: str,
+        config: dict[str, Any],
+        output_uri: str = "",
+        labels: dict[str, str] | None = None,
+        request_id: str = "",
+    ) -> OperationRecord:
+        """Embeds the dataset's pool with the configured backbone alone (no labels); cached per dataset."""
+        if existing := self._existing(request_id):
+            return existing
+        names.parse(dataset_name, "datasets")
+        dataset = self.catalog.dataset(dataset_name)
+        if not dataset.image_column and not dataset.feature_columns:
+            raise FailedPrecondition(f"{dataset_name} has no image column nor feature columns to embed")
+        embeddings.check_backbone(config, bool(dataset.image_column))
+        return self._submit(JobKind.EMBED, request_id, output_uri, labels, dataset, config=config)
 
     def _existing(self, request_id: str) -> OperationRecord | None:
         with self._cond:
@@ -152,6 +173,7 @@ class Trainer:
             feature_columns=dataset.feature_columns,
             label_column=dataset.label_column,
             labels=dict(labels or {}),
+            dataset=dataset.name,
             **spec_fields,
         )
         if len(dataset.classes) < 2:
@@ -264,7 +286,8 @@ class Trainer:
         if record.state == JobState.SUCCEEDED:
             if record.kind == JobKind.TRAIN:
                 metrics.TRAINER_FIT_SECONDS.observe(float(record.result.get("fit_seconds") or 0.0))
-            metrics.TRAINER_PREDICT_SECONDS.observe(float(record.result.get("predict_seconds") or 0.0))
+            if record.kind != JobKind.EMBED:  # an embedding run predicts nothing
+                metrics.TRAINER_PREDICT_SECONDS.observe(float(record.result.get("predict_seconds") or 0.0))
 
     def _refresh_active_gauge(self) -> None:
         with self._cond:

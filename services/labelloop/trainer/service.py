@@ -46,6 +46,18 @@ class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
         )
         return trainer_pb2.CreatePredictionRunResponse(operation=self._op(record))
 
+    def CreateEmbeddingRun(
+        self, request: trainer_pb2.CreateEmbeddingRunRequest, context: grpc.ServicerContext
+    ) -> trainer_pb2.CreateEmbeddingRunResponse:
+        record = self.trainer.create_embedding_run(
+            dataset_name=request.dataset,
+            config=config_to_dict(request.config),
+            output_uri=request.output_uri,
+            labels=dict(request.labels),
+            request_id=request.request_id,
+        )
+        return trainer_pb2.CreateEmbeddingRunResponse(operation=self._op(record))
+
     def GetOperation(
         self, request: trainer_pb2.GetOperationRequest, context: grpc.ServicerContext
     ) -> trainer_pb2.GetOperationResponse:

@@ -11,11 +11,12 @@ Shard i writes under `{output_prefix}shards/` (or LABELLOOP_SHARD_PREFIX):
 
     {i}.npy, {i}.ids.json              its pool slice: probabilities and example ids
     {i}.test.npy, {i}.test.ids.json    its test slice
+    {i}.embeddings.npy                 its pool slice's embeddings (every shard with pool rows)
     {i}.status.json                    its progress (the pods of one Job must not share status.json)
     {i}.done.json                      written last: the shard's summary; its presence means "done"
 
-merge_shards() then assembles the standard pool_*/test_* arrays and result.json chunk by chunk,
-never holding a whole split in memory.
+merge_shards() then assembles the standard pool_*/test_* arrays, pool_embeddings.npy and result.json
+chunk by chunk, never holding a whole split in memory.
 """
 
 from __future__ import annotations
@@ -108,6 +109,10 @@ class Shard:
         return ids_key(self.prefix, self.index, split)
 
     @property
+    def embeddings_key(self) -> str:
+        return embeddings_key(self.prefix, self.index)
+
+    @property
     def done_key(self) -> str:
         return done_key(self.prefix, self.index)
 
@@ -122,6 +127,10 @@ def probabilities_key(folder: str, index: int, split: str) -> str:
 
 def ids_key(folder: str, index: int, split: str) -> str:
     return f"{folder}{index}.ids.json" if split == "pool" else f"{folder}{index}.{split}.ids.json"
+
+
+def embeddings_key(folder: str, index: int) -> str:
+    return f"{folder}{index}.embeddings.npy"
 
 
 def done_key(folder: str, index: int) -> str:
@@ -178,10 +187,12 @@ def merge_shards(
         result[f"{split}_probabilities_key"] = layout.probabilities_key(prefix, split)
         result[f"{split}_example_ids_key"] = layout.example_ids_key(prefix, split)
         result[f"n_{split}"] = total
+    result.update(_merge_embeddings(store, folder, prefix, summaries, chunk_rows))
     known = sum(int(s["test_known"]) for s in summaries)
     correct = sum(int(s["test_correct"]) for s in summaries)
     result["test_accuracy"] = correct / known if known else None
     result["predict_seconds"] = max(float(s["predict_seconds"]) for s in summaries)
+    result["embed_seconds"] = max(float(s.get("embed_seconds") or 0.0) for s in summaries)
     result["fit_seconds"] = 0.0
     result["model_key"] = summaries[0]["model_key"]
     result["shards"] = count
@@ -280,6 +291,44 @@ def _merge_split(
             raise
         writer.close()
     _merge_ids(store, folder, layout.example_ids_key(prefix, split), split, summaries)
+
+
+def _merge_embeddings(
+    store: ObjectStore, folder: str, prefix: str, summaries: list[dict[str, Any]], chunk_rows: int
+) -> dict[str, Any]:
+    """pool_embeddings.npy from the shards' slices; {} when the shards wrote none (older jobs)."""
+    with_rows = [(i, s) for i, s in enumerate(summaries) if s["rows"]["pool"][1] > s["rows"]["pool"][0]]
+    dims = {int(s["embedding_dims"]) for _, s in with_rows if "embedding_dims" in s}
+    if not with_rows or not dims:
+        return {}
+    if len(dims) > 1 or any("embedding_dims" not in s for _, s in with_rows):
+        raise FailedPrecondition(f"the shards disagree on the embedding width: {sorted(dims)}")
+    (width,) = dims
+    out_key = layout.embeddings_key(prefix, "pool")
+    writer = ArrayWriter(store, out_key, (int(summaries[0]["totals"]["pool"]), width), np.dtype(np.float32))
+    try:
+        for i, s in with_rows:
+            key = embeddings_key(folder, i)
+            lo, hi = (int(r) for r in s["rows"]["pool"])
+            try:
+                shape, dtype, _ = store.array_header(key)
+            except NotFound:
+                raise FailedPrecondition(f"shard {i} is done but {store.uri(key)} is missing") from None
+            if shape != (hi - lo, width) or dtype != np.dtype(np.float32):
+                raise FailedPrecondition(
+                    f"shard {i}'s embeddings are {dtype} {shape}, expected float32 {(hi - lo, width)}"
+                )
+            for start, rows in store.iter_array_rows(key, chunk_rows):
+                writer.write(lo + start, rows)
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
+    return {
+        "pool_embeddings_key": out_key,
+        "pool_example_ids_key": layout.example_ids_key(prefix, "pool"),
+        "embedding_dims": width,
+    }
 
 
 def _merge_ids(

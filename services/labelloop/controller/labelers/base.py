@@ -29,6 +29,9 @@ class LabelRequest:
     counts_before: Mapping[str, int] = field(default_factory=dict)
     # Some examples already have labels: they need one from someone who has not labeled them yet.
     relabel: bool = False
+    # The experiment's seed: what must stay the same across all its batches (simulated annotators'
+    # confusions) derives from it.
+    experiment_seed: int = 0
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from labelloop.core.api import enum_name
 from labelloop.core.errors import InvalidArgument
 from labelloop.scorer.strategies.activelab import ActiveLab
 from labelloop.scorer.strategies.base import Strategy
+from labelloop.scorer.strategies.budget_aware import BudgetAware
 from labelloop.scorer.strategies.entropy import Entropy
 from labelloop.scorer.strategies.least_confidence import LeastConfidence
 from labelloop.scorer.strategies.margin import Margin
@@ -24,6 +25,7 @@ STRATEGIES: dict[int, Strategy[Any]] = {
     common_pb2.STRATEGY_LEAST_CONFIDENCE: LeastConfidence(),
     common_pb2.STRATEGY_MARGIN: Margin(),
     common_pb2.STRATEGY_ENTROPY: Entropy(),
+    common_pb2.STRATEGY_BUDGET_AWARE: BudgetAware(),
 }
 
 
