@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from labelloop.core.api import defined_values, enum_name, enum_prefix, enum_value, service_name, service_names
-from labelloop.v1 import common_pb2, experiments_pb2, scorer_pb2, selector_pb2
+from labelloop.v1 import common_pb2, experiments_pb2, scorer_pb2
 
 
 def test_enum_names_strip_the_aip_prefix() -> None:
@@ -26,7 +26,11 @@ def test_enum_value_reverses_enum_name(name: str) -> None:
 
 
 def test_defined_values_leave_out_unspecified() -> None:
-    assert defined_values(selector_pb2.BatchMethod) == [selector_pb2.BATCH_METHOD_LOWEST_SCORES]
+    assert defined_values(common_pb2.BatchMethod) == [
+        common_pb2.BATCH_METHOD_LOWEST_SCORES,
+        common_pb2.BATCH_METHOD_DIVERSE,
+        common_pb2.BATCH_METHOD_TYPICAL,
+    ]
     assert 0 not in defined_values(common_pb2.Strategy)
     assert len(defined_values(common_pb2.Strategy)) == len(common_pb2.Strategy.values()) - 1
 
