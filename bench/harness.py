@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,7 +45,9 @@ class Workspace:
     def save_part(self, part: str, result: Any) -> None:
         path = self.part_path(part)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=1))
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # atomic: another benchmark process may read it
+        tmp.write_text(json.dumps(result, indent=1))
+        tmp.replace(path)
 
     def load_parts(self) -> dict[str, Any]:
         return {p: json.loads(self.part_path(p).read_text()) for p in PARTS if self.part_path(p).exists()}
@@ -75,10 +78,12 @@ def inprocess_fitter(
 
 
 @contextmanager
-def cluster_client(ws: Workspace) -> Iterator[Any]:
+def cluster_client(ws: Workspace, name: str = "") -> Iterator[Any]:
+    """The five services with their store under {workdir}/services[/name]: one store per data set keeps
+    its embeddings cached across runs, and lets benchmark processes on different data sets run at once."""
     from bench.services_path import running_cluster
 
-    with running_cluster(ws.root / "services") as (_, client):
+    with running_cluster(ws.root / "services" / name if name else ws.root / "services") as (_, client):
         yield client
 
 
@@ -86,8 +91,13 @@ def run_curves(config: BenchConfig, ws: Workspace, fitter_for: Any = None) -> di
     """fitter_for(cfg, frames) overrides the AutoGluon fitter (the smoke test's scikit-learn model)."""
     results: dict[str, Any] = {"path": config.curve_path, "datasets": {}}
     for cfg in config.curves:
-        if config.curve_path == "services":
-            runs = _curves_services(cfg, ws)
+        if config.cached_only:
+            runs = _cached_only(cfg, ws, config.curve_path)
+            if "random" not in runs:
+                log.warning("%s: no cached random runs, left out of the report", cfg.name)
+                continue
+        elif config.curve_path == "services":
+            runs = _curves_services(cfg, ws, config.parallel, config.resume_experiments)
         else:
             frames = prepare_inprocess(ws, cfg.dataset, cfg.rows, cfg.test_fraction)
             fitter = (
@@ -96,27 +106,58 @@ def run_curves(config: BenchConfig, ws: Workspace, fitter_for: Any = None) -> di
                 else inprocess_fitter(ws, cfg.hyperparameters, cfg.checkpoints, frames.image_column)
             )
             runs = curves.run_curves_inprocess(cfg, frames, fitter, ws.cache)
-        results["datasets"][cfg.dataset] = {"config": _curve_config(cfg), **curves.analyse(runs)}
-        ws.save_part("curves", results)  # after each data set: a partial result survives a crash
+        results["datasets"][cfg.name] = {"config": _curve_config(cfg), **curves.analyse(runs, cfg.noisy)}
+        _save_curves(ws, results)  # after each scenario: a partial result survives a crash
     return results
 
 
-def _curves_services(cfg: CurveConfig, ws: Workspace) -> dict[str, dict[int, curves.Run]]:
-    from bench.services_path import ensure_dataset, run_experiment
+def _cached_only(cfg: CurveConfig, ws: Workspace, path: str) -> dict[str, dict[int, curves.Run]]:
+    """The cached runs of cfg, each strategy with the seeds it has (strategies without any left out)."""
+    runs, _ = curves.cached_runs(cfg, ws.cache, path)
+    return {s: runs[s] for s in cfg.strategies if s in runs}
 
+
+def _save_curves(ws: Workspace, results: dict[str, Any]) -> None:
+    """Adds this invocation's scenarios to the workspace's curves part: invocations that ran other
+    scenarios (other seeds, other data sets, another process) keep theirs; a scenario run again
+    replaces its entry. Entries from the other path (in-process vs services) are dropped."""
+    earlier = ws.load_parts().get("curves", {})
+    kept = earlier.get("datasets", {}) if earlier.get("path") == results["path"] else {}
+    ws.save_part("curves", {**results, "datasets": {**kept, **results["datasets"]}})
+
+
+def _curves_services(
+    cfg: CurveConfig, ws: Workspace, parallel: int, resume: bool = True
+) -> dict[str, dict[int, curves.Run]]:
+    from bench.services_path import (
+        FirstEmbedding,
+        ensure_dataset,
+        run_experiment,
+        run_scenario,
+        scenario_config,
+    )
+
+    runs, todo = curves.cached_runs(cfg, ws.cache, "services")
+    if not todo:  # everything cached: no services needed
+        return runs
     ingest = data.ingest_args(cfg.dataset, ws.data_folder(cfg.dataset, cfg.rows), cfg.rows, cfg.test_fraction)
     did = dataset_id(cfg.dataset, cfg.rows)
-    with cluster_client(ws) as client:
+    with cluster_client(ws, cfg.dataset if cfg.preset else "") as client:
         ensure_dataset(client, did, ingest)
 
+        first = FirstEmbedding()
+
         def experiment(experiment_id: str, strategy: str, seed: int) -> curves.Run:
+            if cfg.preset:  # a scenario: the preset's trainer, label-free start, the strategy's variant
+                config = scenario_config(cfg, did, strategy, seed)
+                return run_scenario(client, experiment_id, config, first, resume=resume)
             return run_experiment(
                 client, experiment_id, dataset_id=did, strategy=strategy, seed=seed,
                 per_class=cfg.per_class, batch_size=cfg.batch_size, rounds=cfg.rounds,
                 hyperparameters=cfg.hyperparameters, checkpoints=cfg.checkpoints,
             )  # fmt: skip
 
-        return curves.run_curves_services(cfg, experiment, ws.cache)
+        return curves.run_curves_services(cfg, experiment, ws.cache, parallel)
 
 
 def _curve_config(cfg: CurveConfig) -> dict[str, Any]:

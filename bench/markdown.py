@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-TARGET_RATIO = 2.0
+from bench.markdown_curves import curves_section, goals, headline_lines
+
 TARGET_OVERHEAD = 1.05
 TARGET_SPEEDUP = 10.0
 
@@ -19,8 +20,9 @@ def render(r: dict[str, Any]) -> str:
         "",
         *_machine(r["machine"]),
         *_headlines(r),
+        *goals(r),
         *_shortfalls(r),
-        *_curves(r),
+        *curves_section(r),
         *_overhead(r),
         *_scale(r),
         "## 4. GPU",
@@ -30,10 +32,10 @@ def render(r: dict[str, Any]) -> str:
         "## Rerun",
         "",
         "```",
-        "make bench              # quick mode (about 15-20 min on 2 cores): fewer seeds, pools up to 1M",
+        "make bench              # quick mode (within 20 min on 2 cores): 2 seeds, digit images only",
         "make bench MODE=full    # the committed results",
         "# or: .venv/bin/python -m bench --mode full --output docs [--parts curves,overhead,scale]",
-        "#     [--curve-path services]  (label-efficiency runs through the five services)",
+        "#     [--curve-datasets fashion_mnist,bbc_news] [--seeds 0,1,2] [--rounds 10]",
         "```",
         "",
         "Finished runs are cached under `bench-output/{mode}/runs/` and reused; delete that folder for a "
@@ -62,11 +64,7 @@ def _fmt(value: Any, spec: str = ".2f", suffix: str = "") -> str:
 
 def _headlines(r: dict[str, Any]) -> list[str]:
     h = r["headline"]
-    out = ["## Headline figures", ""]
-    for dataset, ratios in h["label_efficiency_ratio"].items():
-        shown = r["label_efficiency"]["datasets"][dataset]["ratios"]
-        text = ", ".join(f"{s} {shown[s]['display']}" for s in ratios)
-        out.append(f"- **label_efficiency_ratio** ({dataset}): {text} (target for ActiveLab: 2x)")
+    out = ["## Headline figures", "", *headline_lines(r)]
     for dataset, o in h["service_overhead_ratio"].items():
         out.append(
             f"- **service_overhead_ratio** ({dataset}): the services add "
@@ -99,123 +97,48 @@ def _headlines(r: dict[str, Any]) -> list[str]:
 
 def _shortfalls(r: dict[str, Any]) -> list[str]:
     """What this run did not measure that the issue asks for (the details follow in each section)."""
-    from bench.data import DATASETS
+    from bench.config import config_for
 
     out = []
     curves = r["label_efficiency"].get("datasets", {})
-    missing = [d for d in DATASETS if d not in curves]
+    expected = [c.name for c in config_for(r["mode"]).curves] if r["mode"] in ("quick", "full") else []
+    missing = [name for name in expected if name not in curves]
     if missing:
         out.append(
-            f"- Label efficiency was not measured on {', '.join(missing)} in this run: its rounds cost "
-            "15-140 s each on the shared 2 cores, beyond the compute budget (`--curve-datasets` runs it)."
+            f"- The {r['mode']} mode's scenarios {', '.join(missing)} were not run "
+            "(`--curve-datasets` runs them)."
         )
-    for dataset, d in curves.items():
-        seeds = len(d["config"]["seeds"])
-        if seeds < 5:
-            out.append(f"- {dataset}: {seeds} seed(s) instead of the 5 asked for (`--seeds` adds more).")
+    for name, d in curves.items():
+        few = {s: c["seeds"] for s, c in d["curves"].items() if c["seeds"] < 5}
+        if few:
+            text = ", ".join(f"{s} {n}" for s, n in few.items())
+            out.append(f"- {name}: fewer than the 5 seeds asked for ({text}; `--seeds` adds more).")
+        rounds = len(next(iter(d["curves"].values()))["labeled"]) - 1
+        if rounds < 20 and not d.get("below_random", {}).get("random_last_two_rounds_within_one_point"):
+            out.append(
+                f"- {name}: {rounds} rounds, and random's last two are not within one point (the issue asks "
+                "for 20 rounds or a flat random curve)."
+            )
     if not r["service_overhead"].get("datasets"):
         out.append("- Service overhead was not measured in this run.")
     elif "digits_images" not in r["service_overhead"]["datasets"]:
         out.append("- Service overhead was measured on tabular digits only, not on images.")
+    for key, title in (
+        ("service_overhead", "Service overhead (section 2)"),
+        ("scoring_at_scale", "Scoring at scale (section 3)"),
+    ):
+        reused = r[key].get("reused_from")
+        if reused:
+            out.append(
+                f"- {title} was not rerun: its figures are those of `{reused['command']}` on "
+                f"{reused['generated_at']} (`--reuse-parts`)."
+            )
     out.append("- GPU: not measured (no GPU lent).")
     return ["## Shortfalls in this run", "", *out, ""]
 
 
 def _gib(value: Any) -> str:
     return "n/a" if value is None else f"{value / 2**30:.2f} GiB"
-
-
-def _curves(r: dict[str, Any]) -> list[str]:
-    part = r["label_efficiency"]
-    out = [
-        "## 1. Label efficiency",
-        "",
-        "**Method.** For each data set, every strategy and seed starts from the same initial labels "
-        "(k per class, drawn with the seed by the controller's own `per_class_ids`), buys the same batch "
-        "each round from a noise-free simulated oracle and trains the same AutoGluon MultiModalPredictor "
-        "config (the trainer's own `hparams.fit_args`); the pool/test split is fixed (seed 0, 30% test). "
-        "Test accuracy is the round model's accuracy on the test split.",
-        "",
-    ]
-    if part.get("path") == "services":
-        out.append("Runs went through the five services (LocalCluster + LabelLoopClient), one after another.")
-    else:
-        out.append(
-            "**Path.** These runs used the in-process loop (`bench.loop`: the same AutoGluon fit "
-            "arguments, cleanlab's `get_active_learning_scores` for ActiveLab, the scorer's own formulas "
-            "for the baselines, `np.argsort` for the batch), not the services: an AutoGluon fit has a fixed "
-            "cost of seconds and the compute budget on 2 shared cores did not allow the services' extra "
-            "per-round cost on top (section 2 measures that cost). `--curve-path services` runs the same "
-            "experiments through the services."
-        )
-    out += [
-        "",
-        "**Ratio.** labels random needs to reach its own final mean accuracy / labels the strategy needs "
-        "to reach it, both read off the linearly interpolated mean curves (a strategy that never reaches "
-        "it within the run shows `< x`). Random's own ratio is 1 by definition.",
-        "",
-    ]
-    for dataset, d in part.get("datasets", {}).items():
-        c = d["config"]
-        seeds = len(c["seeds"])
-        hp = ", ".join(f"`{k}={v}`" for k, v in c["hyperparameters"].items())
-        ck = ", ".join(f"`{k}={v}`" for k, v in c["checkpoints"].items())
-        out += [
-            f"### {dataset}",
-            "",
-            f"{seeds} seed(s) {tuple(c['seeds'])}, {c['per_class']} initial labels per class, batch "
-            f"{c['batch_size']}, {c['rounds']} rounds ({c['rounds'] + 1} models per run), "
-            f"{d['seconds_per_round']:.1f} s per round on average. Trainer: {hp}"
-            + (f"; {ck}" if ck else "")
-            + ".",
-            "",
-            f"![{dataset} learning curves](benchmarks/{r['plots'].get('curve:' + dataset, '')})",
-            "",
-            "| labeled | " + " | ".join(d["curves"]) + " |",
-            "|---|" + "---|" * len(d["curves"]),
-        ]
-        first = next(iter(d["curves"].values()))
-        for i, labeled in enumerate(first["labeled"]):
-            cells = []
-            for curve in d["curves"].values():
-                spread = f" ± {curve['std'][i]:.3f}" if curve["seeds"] > 1 else ""
-                cells.append(f"{curve['mean'][i]:.3f}{spread}")
-            out.append(f"| {labeled} | " + " | ".join(cells) + " |")
-        out += ["", "| strategy | labels to reach random's final accuracy | ratio |", "|---|---|---|"]
-        for strategy, ratio in d["ratios"].items():
-            needed = ratio["labels_needed"]
-            out.append(
-                f"| {strategy} | {'not reached' if needed is None else f'{needed:.0f}'} "
-                f"(target {ratio['target_accuracy']:.3f}) | {ratio['display']} |"
-            )
-        out += ["", *_curve_findings(dataset, d, seeds), ""]
-    return out
-
-
-def _curve_findings(dataset: str, d: dict[str, Any], seeds: int) -> list[str]:
-    out = []
-    activelab = d["ratios"].get("activelab")
-    if activelab:
-        ratio = activelab["ratio"]
-        if ratio is not None and ratio >= TARGET_RATIO:
-            out.append(f"- ActiveLab reaches the 2x target on {dataset} ({activelab['display']}).")
-        else:
-            out.append(
-                f"- **Short of the 2x target:** ActiveLab's ratio on {dataset} is {activelab['display']}. "
-                "With a noise-free oracle and one label per example, ActiveLab has no annotator noise to "
-                "exploit; its advantage over random is that of an uncertainty sampler."
-            )
-    same = d.get("activelab_vs_least_confidence")
-    if same:
-        out.append(
-            "- ActiveLab vs least confidence (one label per example, so ActiveLab's unlabeled score is an "
-            "increasing function of the top probability): identical batches in "
-            f"{same['rounds_with_identical_batches']} of {same['rounds_compared']} rounds, largest test "
-            f"accuracy difference {same['max_accuracy_difference']:.4f}."
-        )
-    if seeds < 5:
-        out.append(f"- Only {seeds} seed(s) here (the issue asks for at least 5): treat small gaps as noise.")
-    return out
 
 
 def _overhead(r: dict[str, Any]) -> list[str]:

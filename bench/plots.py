@@ -16,6 +16,8 @@ COLORS = {
     "margin": "tab:green",
     "entropy": "tab:purple",
     "random": "tab:gray",
+    "good_random": "tab:brown",
+    "budget_aware": "tab:blue",
 }
 STYLES = {"least_confidence": "--"}  # dashed: it lies on ActiveLab's curve with one label per example
 
@@ -31,7 +33,7 @@ def learning_curves(dataset: str, result: dict[str, Any], path: Path) -> Path:
         axes.fill_between(x, low, high, color=color, alpha=0.12)
     seeds = max(c["seeds"] for c in result["curves"].values())
     axes.set_title(f"{dataset}: test accuracy, mean ± std over {seeds} seed(s)")
-    axes.set_xlabel("labeled examples")
+    axes.set_xlabel(result.get("x_axis", "labeled examples"))
     axes.set_ylabel("test accuracy")
     axes.grid(True, alpha=0.3)
     axes.legend()

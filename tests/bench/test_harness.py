@@ -150,6 +150,7 @@ def test_scenarios_run_through_the_services(tmp_path: Path) -> None:
             assert curve["labeled"] == [20, 30, 40], (name, strategy)
             assert curve["seeds"] == 1 and len(curve["std"]) == 3
         assert "budget_aware" in result["below_random"]["strategies"]
+        assert result["seeds_with_different_starts"] == []  # one first labeled set per seed
     # Re-labeling: the noisy budget-aware run bought more annotations than it has labeled examples.
     budget_aware = noisy_result["curves"]["budget_aware"]
     assert budget_aware["labeled_examples"][-1] <= budget_aware["labeled"][-1]

@@ -45,7 +45,7 @@ OUTPUTS = ("data", "store", "logs", "rounds.json", "random_rounds.json", "learni
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`labelloop demo`'s options (the CLI's parser calls this)."""
     parser.add_argument("--output", default="demo-output")
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=20)
     parser.add_argument(
         "--initial-count",
