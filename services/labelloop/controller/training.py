@@ -28,14 +28,10 @@ def training_request(
     output_uri: str,
 ) -> trainer_pb2.CreateTrainingRunRequest:
     """Request id "{e}-r{n}-train" (then "-a{k}" per retry): a replay finds the same operation."""
-    request_id = f"{experiment_id}-r{number}-train" + (f"-a{attempt}" if attempt else "")
-    trainer = trainer_pb2.TrainerConfig()
-    trainer.CopyFrom(config)
-    trainer.seed = trainer.seed or seed
     return trainer_pb2.CreateTrainingRunRequest(
-        request_id=request_id,
+        request_id=_attempt_id(f"{experiment_id}-r{number}-train", attempt),
         snapshot=snapshot,
-        config=trainer,
+        config=_seeded(config, seed),
         output_uri=output_uri,
         labels={"experiment": experiment_id, "round": str(number)},
     )
@@ -50,14 +46,10 @@ def embedding_request(
     output_uri: str,
 ) -> trainer_pb2.CreateEmbeddingRunRequest:
     """Request id "{e}-embed" (then "-a{k}" per retry): the pool's embeddings for a typical first set."""
-    request_id = f"{experiment_id}-embed" + (f"-a{attempt}" if attempt else "")
-    trainer = trainer_pb2.TrainerConfig()
-    trainer.CopyFrom(config)
-    trainer.seed = trainer.seed or seed
     return trainer_pb2.CreateEmbeddingRunRequest(
-        request_id=request_id,
+        request_id=_attempt_id(f"{experiment_id}-embed", attempt),
         dataset=dataset,
-        config=trainer,
+        config=_seeded(config, seed),
         output_uri=output_uri,
         labels={"experiment": experiment_id, "round": "0", "purpose": "initial-embeddings"},
     )
@@ -81,3 +73,16 @@ def run_seconds(operation: trainer_pb2.Operation) -> float:
     if not operation.create_time.seconds:
         return 0.0
     return (operation.update_time.ToDatetime() - operation.create_time.ToDatetime()).total_seconds()
+
+
+def _attempt_id(base: str, attempt: int) -> str:
+    """A retry after a lost run gets its own request id, so the trainer starts a new operation."""
+    return base + (f"-a{attempt}" if attempt else "")
+
+
+def _seeded(config: trainer_pb2.TrainerConfig, seed: int) -> trainer_pb2.TrainerConfig:
+    """A copy of the experiment's trainer config with the experiment's seed unless it sets its own."""
+    trainer = trainer_pb2.TrainerConfig()
+    trainer.CopyFrom(config)
+    trainer.seed = trainer.seed or seed
+    return trainer
