@@ -21,9 +21,14 @@ from labelloop.trainer.runs import Trainer
 from tests.trainer.datasets import write_digits, write_snapshot
 
 QUICK = {"hyperparameters": {"model.names": "[numerical_mlp]", "optim.max_epochs": "1"}}
-# Long enough to be cancelled or killed mid-fit; never runs to the end in these tests.
+# Long enough to be cancelled or killed mid-fit; never runs to the end in these tests (no early stop).
 LONG = {
-    "hyperparameters": {"model.names": "[numerical_mlp]", "optim.max_epochs": "100000", "env.batch_size": "2"}
+    "hyperparameters": {
+        "model.names": "[numerical_mlp]",
+        "optim.max_epochs": "100000",
+        "optim.patience": "100000",
+        "env.batch_size": "2",
+    }
 }
 
 

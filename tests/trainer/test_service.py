@@ -262,6 +262,7 @@ def test_train_predict_list_cancel_and_restart(env: Env) -> None:
         hyperparameters={
             "model.names": "[numerical_mlp]",
             "optim.max_epochs": "100000",
+            "optim.patience": "100000",  # no early stop: it must still be fitting when cancelled
             "env.batch_size": "2",
         }
     )
