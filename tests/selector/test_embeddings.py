@@ -3,28 +3,21 @@ rows a method needs (both backends), and SelectorService over real gRPC."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import grpc
 import numpy as np
 import pytest
-from labelloop.core.config import Settings, StorageConfig
 from labelloop.core.errors import InvalidArgument
-from labelloop.core.server import Server, channel
 from labelloop.core.storage import LocalStore, ObjectStore
 from labelloop.selector import embeddings as stored_embeddings
 from labelloop.selector.batch import BATCH_SELECTORS
 from labelloop.selector.batch.base import BatchNeeds, BatchRequest
 from labelloop.selector.embeddings import StoredEmbeddings, open_embeddings
 from labelloop.selector.selection import select_batch
-from labelloop.selector.service import registrar
 from labelloop.v1 import common_pb2 as c
 from labelloop.v1 import selector_pb2 as pb
-from labelloop.v1 import selector_pb2_grpc as pb_grpc
 
 from tests.scorer.data import put_array
 from tests.selector.blobs import blobs
-from tests.support.ports import free_port
 
 DIVERSE, TYPICAL = c.BATCH_METHOD_DIVERSE, c.BATCH_METHOD_TYPICAL
 
@@ -185,22 +178,6 @@ def test_stored_embeddings_read_rows_ranged_or_streamed(
     chunks = list(embeddings.chunks(50))
     assert [start for start, _ in chunks] == list(range(0, 50, 7))
     np.testing.assert_array_equal(np.concatenate([c for _, c in chunks]), values.astype(np.float32))
-
-
-@pytest.fixture(scope="module")
-def service(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[LocalStore, pb_grpc.SelectorServiceStub]]:
-    store = LocalStore(tmp_path_factory.mktemp("selector-store"))
-    settings = Settings(
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-        storage=StorageConfig(backend="local", root=store.root),
-    )
-    server = Server("selector", settings, registrar(store))
-    server.start()
-    yield store, pb_grpc.SelectorServiceStub(channel(f"127.0.0.1:{server.port}"))
-    server.stop(grace=1)
 
 
 def test_service_carries_the_embedding_fields(service) -> None:

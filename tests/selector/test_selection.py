@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import grpc
 import numpy as np
 import pytest
-from labelloop.core.config import Settings, StorageConfig
 from labelloop.core.errors import InvalidArgument, NotFound
 from labelloop.core.metrics import SELECTOR_REGISTRY as REGISTRY
-from labelloop.core.server import Server, channel
 from labelloop.core.storage import LocalStore, ObjectStore
 from labelloop.selector.selection import select_batch
-from labelloop.selector.service import registrar
 from labelloop.v1 import common_pb2 as c
 from labelloop.v1 import selector_pb2 as pb
-from labelloop.v1 import selector_pb2_grpc as pb_grpc
 
 from tests.scorer.data import put_array
-from tests.support.ports import free_port
 
 
 def stored(store: ObjectStore, name: str, scores: list[float], prefix: str) -> c.ArrayRef:
@@ -92,22 +85,6 @@ def test_bad_requests(tmp_path) -> None:
         )
     with pytest.raises(NotFound):
         select_batch(store, c.ArrayRef(uri=store.uri("missing.npy")), 1)
-
-
-@pytest.fixture(scope="module")
-def service(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[LocalStore, pb_grpc.SelectorServiceStub]]:
-    store = LocalStore(tmp_path_factory.mktemp("selector-store"))
-    settings = Settings(
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-        storage=StorageConfig(backend="local", root=store.root),
-    )
-    server = Server("selector", settings, registrar(store))
-    server.start()
-    yield store, pb_grpc.SelectorServiceStub(channel(f"127.0.0.1:{server.port}"))
-    server.stop(grace=1)
 
 
 def test_service_selects_and_counts(service) -> None:
