@@ -106,8 +106,42 @@ class ExternalLabelers(_message.Message):
     timeout_seconds: float
     def __init__(self, timeout_seconds: _Optional[float] = ...) -> None: ...
 
+class LabelingRules(_message.Message):
+    __slots__ = ("annotators_per_example", "lease_seconds", "quorum", "deadline_seconds")
+    ANNOTATORS_PER_EXAMPLE_FIELD_NUMBER: _ClassVar[int]
+    LEASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    QUORUM_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    annotators_per_example: int
+    lease_seconds: float
+    quorum: float
+    deadline_seconds: float
+    def __init__(self, annotators_per_example: _Optional[int] = ..., lease_seconds: _Optional[float] = ..., quorum: _Optional[float] = ..., deadline_seconds: _Optional[float] = ...) -> None: ...
+
+class LabelingQueue(_message.Message):
+    __slots__ = ("rules",)
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    rules: LabelingRules
+    def __init__(self, rules: _Optional[_Union[LabelingRules, _Mapping]] = ...) -> None: ...
+
+class LabelStudioProject(_message.Message):
+    __slots__ = ("url", "api_token_env", "project_id", "rules", "webhook_url", "reconcile_seconds")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    API_TOKEN_ENV_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_URL_FIELD_NUMBER: _ClassVar[int]
+    RECONCILE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    api_token_env: str
+    project_id: int
+    rules: LabelingRules
+    webhook_url: str
+    reconcile_seconds: float
+    def __init__(self, url: _Optional[str] = ..., api_token_env: _Optional[str] = ..., project_id: _Optional[int] = ..., rules: _Optional[_Union[LabelingRules, _Mapping]] = ..., webhook_url: _Optional[str] = ..., reconcile_seconds: _Optional[float] = ...) -> None: ...
+
 class ExperimentConfig(_message.Message):
-    __slots__ = ("dataset", "initial_labels", "strategy", "batch_size", "stopping_rule", "trainer", "simulated_oracle", "external_labelers", "allow_relabel", "max_per_class", "seed", "batch_method", "labeled_probabilities")
+    __slots__ = ("dataset", "initial_labels", "strategy", "batch_size", "stopping_rule", "trainer", "simulated_oracle", "external_labelers", "labeling_queue", "label_studio", "allow_relabel", "max_per_class", "seed", "batch_method", "labeled_probabilities")
     DATASET_FIELD_NUMBER: _ClassVar[int]
     INITIAL_LABELS_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
@@ -116,6 +150,8 @@ class ExperimentConfig(_message.Message):
     TRAINER_FIELD_NUMBER: _ClassVar[int]
     SIMULATED_ORACLE_FIELD_NUMBER: _ClassVar[int]
     EXTERNAL_LABELERS_FIELD_NUMBER: _ClassVar[int]
+    LABELING_QUEUE_FIELD_NUMBER: _ClassVar[int]
+    LABEL_STUDIO_FIELD_NUMBER: _ClassVar[int]
     ALLOW_RELABEL_FIELD_NUMBER: _ClassVar[int]
     MAX_PER_CLASS_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
@@ -129,12 +165,14 @@ class ExperimentConfig(_message.Message):
     trainer: _trainer_pb2.TrainerConfig
     simulated_oracle: SimulatedOracle
     external_labelers: ExternalLabelers
+    labeling_queue: LabelingQueue
+    label_studio: LabelStudioProject
     allow_relabel: bool
     max_per_class: int
     seed: int
     batch_method: _common_pb2.BatchMethod
     labeled_probabilities: LabeledProbabilities
-    def __init__(self, dataset: _Optional[str] = ..., initial_labels: _Optional[_Union[InitialLabels, _Mapping]] = ..., strategy: _Optional[_Union[_common_pb2.Strategy, str]] = ..., batch_size: _Optional[int] = ..., stopping_rule: _Optional[_Union[StoppingRule, _Mapping]] = ..., trainer: _Optional[_Union[_trainer_pb2.TrainerConfig, _Mapping]] = ..., simulated_oracle: _Optional[_Union[SimulatedOracle, _Mapping]] = ..., external_labelers: _Optional[_Union[ExternalLabelers, _Mapping]] = ..., allow_relabel: _Optional[bool] = ..., max_per_class: _Optional[int] = ..., seed: _Optional[int] = ..., batch_method: _Optional[_Union[_common_pb2.BatchMethod, str]] = ..., labeled_probabilities: _Optional[_Union[LabeledProbabilities, str]] = ...) -> None: ...
+    def __init__(self, dataset: _Optional[str] = ..., initial_labels: _Optional[_Union[InitialLabels, _Mapping]] = ..., strategy: _Optional[_Union[_common_pb2.Strategy, str]] = ..., batch_size: _Optional[int] = ..., stopping_rule: _Optional[_Union[StoppingRule, _Mapping]] = ..., trainer: _Optional[_Union[_trainer_pb2.TrainerConfig, _Mapping]] = ..., simulated_oracle: _Optional[_Union[SimulatedOracle, _Mapping]] = ..., external_labelers: _Optional[_Union[ExternalLabelers, _Mapping]] = ..., labeling_queue: _Optional[_Union[LabelingQueue, _Mapping]] = ..., label_studio: _Optional[_Union[LabelStudioProject, _Mapping]] = ..., allow_relabel: _Optional[bool] = ..., max_per_class: _Optional[int] = ..., seed: _Optional[int] = ..., batch_method: _Optional[_Union[_common_pb2.BatchMethod, str]] = ..., labeled_probabilities: _Optional[_Union[LabeledProbabilities, str]] = ...) -> None: ...
 
 class Experiment(_message.Message):
     __slots__ = ("name", "display_name", "config", "state", "current_round", "current_stage", "labeled_count", "labels_used", "latest_test_accuracy", "rounds_completed", "status_message", "annotation_set", "create_time", "update_time")
@@ -169,7 +207,7 @@ class Experiment(_message.Message):
     def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., config: _Optional[_Union[ExperimentConfig, _Mapping]] = ..., state: _Optional[_Union[ExperimentState, str]] = ..., current_round: _Optional[int] = ..., current_stage: _Optional[_Union[RoundStage, str]] = ..., labeled_count: _Optional[int] = ..., labels_used: _Optional[int] = ..., latest_test_accuracy: _Optional[float] = ..., rounds_completed: _Optional[int] = ..., status_message: _Optional[str] = ..., annotation_set: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Round(_message.Message):
-    __slots__ = ("name", "number", "stage", "labeled_count", "test_accuracy", "stage_seconds", "seconds", "selected_example_ids", "snapshot", "model_uri", "start_time", "end_time", "training_operation", "progress_message")
+    __slots__ = ("name", "number", "stage", "labeled_count", "test_accuracy", "stage_seconds", "seconds", "selected_example_ids", "snapshot", "model_uri", "start_time", "end_time", "training_operation", "progress_message", "labels_awaited")
     class StageSecondsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -191,6 +229,7 @@ class Round(_message.Message):
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     TRAINING_OPERATION_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    LABELS_AWAITED_FIELD_NUMBER: _ClassVar[int]
     name: str
     number: int
     stage: RoundStage
@@ -205,7 +244,8 @@ class Round(_message.Message):
     end_time: _timestamp_pb2.Timestamp
     training_operation: str
     progress_message: str
-    def __init__(self, name: _Optional[str] = ..., number: _Optional[int] = ..., stage: _Optional[_Union[RoundStage, str]] = ..., labeled_count: _Optional[int] = ..., test_accuracy: _Optional[float] = ..., stage_seconds: _Optional[_Mapping[str, float]] = ..., seconds: _Optional[float] = ..., selected_example_ids: _Optional[_Iterable[str]] = ..., snapshot: _Optional[str] = ..., model_uri: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., training_operation: _Optional[str] = ..., progress_message: _Optional[str] = ...) -> None: ...
+    labels_awaited: int
+    def __init__(self, name: _Optional[str] = ..., number: _Optional[int] = ..., stage: _Optional[_Union[RoundStage, str]] = ..., labeled_count: _Optional[int] = ..., test_accuracy: _Optional[float] = ..., stage_seconds: _Optional[_Mapping[str, float]] = ..., seconds: _Optional[float] = ..., selected_example_ids: _Optional[_Iterable[str]] = ..., snapshot: _Optional[str] = ..., model_uri: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., training_operation: _Optional[str] = ..., progress_message: _Optional[str] = ..., labels_awaited: _Optional[int] = ...) -> None: ...
 
 class CreateExperimentRequest(_message.Message):
     __slots__ = ("experiment_id", "display_name", "config", "start")
