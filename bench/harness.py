@@ -6,6 +6,7 @@ report (report.py) is built from whatever part files exist.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from labelloop.core import layout
 from labelloop.core.storage import LocalStore
 
 from bench import curves, data
@@ -107,8 +109,38 @@ def run_curves(config: BenchConfig, ws: Workspace, fitter_for: Any = None) -> di
             )
             runs = curves.run_curves_inprocess(cfg, frames, fitter, ws.cache)
         results["datasets"][cfg.name] = {"config": _curve_config(cfg), **curves.analyse(runs, cfg.noisy)}
+        if cfg.preset:
+            results["datasets"][cfg.name]["first_model_vs_linear"] = _first_model_check(cfg, ws, runs)
         _save_curves(ws, results)  # after each scenario: a partial result survives a crash
     return results
+
+
+def _first_model_check(cfg: CurveConfig, ws: Workspace, runs: dict[str, dict[int, curves.Run]]) -> Any:
+    """The preset's first model against a raw-feature logistic regression on the same labels."""
+    from bench import baseline
+
+    if not any(run and run[0].get("initial_labels") for by in runs.values() for run in by.values()):
+        return None  # runs cached before the check existed
+    frames = prepare_inprocess(ws, cfg.dataset, cfg.rows, cfg.test_fraction)  # same split and ids
+    return baseline.first_model_check(runs, frames)
+
+
+def store_of(ws: Workspace, name: str) -> LocalStore:
+    """The store of cluster_client(ws, name)."""
+    return LocalStore((ws.root / "services" / name if name else ws.root / "services") / "store")
+
+
+def drop_run_arrays(store: LocalStore, run: curves.Run) -> None:
+    """Deletes a finished run's arrays and models from the services' store once its result is cached
+    (a Fashion-MNIST round left ~40 MB of embeddings, probabilities and scores); its small JSON records
+    stay, so the controller still lists the experiment. The dataset and its embedding cache stay too."""
+    if not run or not run[0].get("experiment"):
+        return
+    prefix = layout.experiment_prefix(run[0]["experiment"])
+    bulky = [k for k in store.list(prefix) if not k.endswith(".json")]
+    for key in bulky:
+        store.delete(key)
+    log.info("deleted %d arrays and model files of %s (the result is cached)", len(bulky), prefix)
 
 
 def _cached_only(cfg: CurveConfig, ws: Workspace, path: str) -> dict[str, dict[int, curves.Run]]:
@@ -129,6 +161,7 @@ def _save_curves(ws: Workspace, results: dict[str, Any]) -> None:
 def _curves_services(
     cfg: CurveConfig, ws: Workspace, parallel: int, resume: bool = True
 ) -> dict[str, dict[int, curves.Run]]:
+    from bench.baseline import initial_labels
     from bench.services_path import (
         FirstEmbedding,
         ensure_dataset,
@@ -142,7 +175,9 @@ def _curves_services(
         return runs
     ingest = data.ingest_args(cfg.dataset, ws.data_folder(cfg.dataset, cfg.rows), cfg.rows, cfg.test_fraction)
     did = dataset_id(cfg.dataset, cfg.rows)
-    with cluster_client(ws, cfg.dataset if cfg.preset else "") as client:
+    name = cfg.dataset if cfg.preset else ""
+    store = store_of(ws, name)
+    with cluster_client(ws, name) as client:
         ensure_dataset(client, did, ingest)
 
         first = FirstEmbedding()
@@ -150,14 +185,19 @@ def _curves_services(
         def experiment(experiment_id: str, strategy: str, seed: int) -> curves.Run:
             if cfg.preset:  # a scenario: the preset's trainer, label-free start, the strategy's variant
                 config = scenario_config(cfg, did, strategy, seed)
-                return run_scenario(client, experiment_id, config, first, resume=resume)
+                run = run_scenario(client, experiment_id, config, first, resume=resume)
+                if run and run[0].get("snapshot"):  # what the first model trained on, for the baseline
+                    run[0]["initial_labels"] = initial_labels(store, run[0]["snapshot"])
+                return run
             return run_experiment(
                 client, experiment_id, dataset_id=did, strategy=strategy, seed=seed,
                 per_class=cfg.per_class, batch_size=cfg.batch_size, rounds=cfg.rounds,
                 hyperparameters=cfg.hyperparameters, checkpoints=cfg.checkpoints,
             )  # fmt: skip
 
-        return curves.run_curves_services(cfg, experiment, ws.cache, parallel)
+        return curves.run_curves_services(
+            cfg, experiment, ws.cache, parallel, cached=functools.partial(drop_run_arrays, store)
+        )
 
 
 def _curve_config(cfg: CurveConfig) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.markdown_curves import curves_section, goals, headline_lines
+from bench.markdown_preset import image_preset_section
 
 TARGET_OVERHEAD = 1.05
 TARGET_SPEEDUP = 10.0
@@ -23,6 +24,7 @@ def render(r: dict[str, Any]) -> str:
         *goals(r),
         *_shortfalls(r),
         *curves_section(r),
+        *image_preset_section(r.get("image_preset")),
         *_overhead(r),
         *_scale(r),
         "## 4. GPU",

@@ -81,6 +81,14 @@ def goals(r: dict[str, Any]) -> list[str]:
             f"- Clean labels, {name}: {d['ratios'][DEFAULT_STRATEGY]['display']} over "
             f"{_seeds(d, DEFAULT_STRATEGY)} seed(s), {where}."
         )
+    checked = {n: d["first_model_vs_linear"] for n, d in part.items() if d.get("first_model_vs_linear")}
+    if checked:
+        worse = [n for n, c in checked.items() if not c["not_worse"]]
+        verdict = f"**not met** ({', '.join(worse)})" if worse else "**met**"
+        out.append(
+            "- A preset's first model is never worse than a plain linear model on the raw features with the "
+            f"same labels (mean over seeds): {verdict} in {len(checked)} scenario(s)."
+        )
     verdict = "**met**" if len(clean_met) >= CLEAN_DATASETS_NEEDED else "**not met**"
     out += [
         f"- Clean-label goal (>= {CLEAN_TARGET}x on at least {CLEAN_DATASETS_NEEDED} data sets with no "
@@ -115,14 +123,16 @@ def curves_section(r: dict[str, Any]) -> list[str]:
 
 
 def _method(path: str) -> list[str]:
+    from labelloop import presets
+
     lines = [
         "**Method.** Every strategy and seed of a scenario starts from the same label-free initial set "
         "(2 x classes examples: the most typical example of each cluster of the pretrained embeddings, "
         "`INITIAL_SELECTION_TYPICAL`, clustered with the run's seed), buys the same number of labels each "
-        "round and trains the same model: the modality's preset from `labelloop.presets` (a linear probe on "
-        "frozen pretrained embeddings: ImageNet MobileNetV2 at 64 px for images, all-MiniLM-L6-v2 for text, "
-        "the standardized features for tabular data). The pool/test split is fixed (seed 0); test accuracy "
-        "is the round model's accuracy on the test split.",
+        "round and trains the same model: the modality's preset from `labelloop.presets` (a linear probe: "
+        f"for images on {presets.IMAGE.summary.removeprefix('linear probe on ')}, for text on frozen "
+        "all-MiniLM-L6-v2 embeddings, for tabular data on the standardized features). The pool/test split is "
+        "fixed (seed 0); test accuracy is the round model's accuracy on the test split.",
         "",
         "**Clean labels:** one noise-free simulated annotator. **Noisy annotators (`..._noisy`):** five "
         "simulated annotators with accuracies 0.6, 0.675, 0.75, 0.825 and 0.9 (a wrong answer is drawn from "
@@ -189,8 +199,28 @@ def _scenario(name: str, d: dict[str, Any], plot: str) -> list[str]:
     return out
 
 
+def first_model_line(d: dict[str, Any]) -> str:
+    """The preset's first model against a raw-feature logistic regression on the same labels."""
+    check = d.get("first_model_vs_linear")
+    if not check:
+        return (
+            "- First model vs a plain linear model on the same labels: not measured (runs cached before it)."
+        )
+    below = check["seeds_below_linear"]
+    return (
+        f"- First model ({check['labels']} labels) vs a plain logistic regression on {check['features']} "
+        f"with the same labels: {check['first_model_mean']:.3f} ± {check['first_model_std']:.3f} vs "
+        f"{check['linear_mean']:.3f} ± {check['linear_std']:.3f} over {len(check['seeds'])} seed(s): "
+        + ("not worse" if check["not_worse"] else "**worse**")
+        + (f" (below it for seed(s) {below})" if below else ", and not below it for any seed")
+        + "."
+    )
+
+
 def _findings(d: dict[str, Any], seeds: int) -> list[str]:
     out = []
+    if "first_model_vs_linear" in d:
+        out.append(first_model_line(d))
     different = d.get("seeds_with_different_starts")
     if different:
         out.append(

@@ -124,12 +124,22 @@ def write_report(
         "scoring_at_scale": parts.get("scale", {}),
         "gpu": "not measured: no GPU was available for this run",
         "plots": images,
+        # `python -m bench.image_preset` writes it beside results.json; kept as measured.
+        "image_preset": _image_preset(folder),
     }
     results_path = folder / "results.json"
     results_path.write_text(json.dumps(results, indent=1) + "\n")
     doc = output / "benchmarks.md"
     doc.write_text(render(results))
     return [doc, results_path, *(folder / name for name in images.values())]
+
+
+def _image_preset(folder: Path) -> dict[str, Any] | None:
+    """The image preset's measurement without its per-cell rows (those stay in image_preset.json)."""
+    path = folder / "image_preset.json"
+    if not path.exists():
+        return None
+    return {k: v for k, v in json.loads(path.read_text()).items() if k != "cells"}
 
 
 def _without_raw_rounds(overhead: dict[str, Any]) -> dict[str, Any]:

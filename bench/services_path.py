@@ -224,6 +224,8 @@ def _finished_rounds(client: LabelLoopClient, experiment_id: str, timeout: float
                 "seconds": float(r.seconds),
                 "stage_seconds": {k: float(v) for k, v in sorted(r.stage_seconds.items())},
                 "selected": list(r.selected_example_ids),
+                "snapshot": r.snapshot,
+                "experiment": experiment_id,
             }
         )
         bought += len(r.selected_example_ids)

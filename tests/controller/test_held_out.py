@@ -1,7 +1,6 @@
 """Out-of-sample probabilities for labeled examples across rounds: each round keeps its model's rows of
 the examples it selects, and a later round gives the scorer, for every labeled example, the row of the
-earliest round that selected it (the first set keeps the current model's row). Also the split of the
-pool's embeddings beside its probabilities."""
+earliest round that selected it (the first set keeps the current model's row)."""
 
 from __future__ import annotations
 
@@ -12,7 +11,6 @@ import pytest
 from labelloop.controller import arrays, held_out
 from labelloop.controller.records import RoundRecord
 from labelloop.core.arrays import array_ref, write_ids
-from labelloop.core.errors import FailedPrecondition
 from labelloop.core.storage import LocalStore
 from labelloop.v1 import common_pb2
 
@@ -89,27 +87,6 @@ def test_kept_rows_survive_a_restart_in_the_round_record(store: LocalStore) -> N
     record = RoundRecord.first_step("experiments/x", 0)
     record.set_array(held_out.SELECTED, ref)
     assert RoundRecord.from_json(record.to_json()).array(held_out.SELECTED) == ref
-
-
-def test_embeddings_split_like_the_probabilities(store: LocalStore) -> None:
-    pool = model_rows(store, "p/", 0, IDS)
-    labeled = ["e03", "e01"]
-    probabilities = arrays.split_pool(store, pool, labeled, "r/", with_labeled=True)
-    values = np.arange(len(IDS) * 3, dtype=np.float32).reshape(len(IDS), 3)
-    store.put_array("emb/pool_embeddings.npy", values)
-    ids_uri = write_ids(store, "emb/ids.json", IDS)
-    embeddings = array_ref(store, "emb/pool_embeddings.npy", values.shape, values.dtype, ids_uri)
-    split = arrays.split_embeddings(store, embeddings, labeled, "r/", probabilities)
-    assert arrays.read_ids(store, split.unlabeled) == arrays.read_ids(store, probabilities.unlabeled)
-    assert split.labeled is not None and arrays.read_ids(store, split.labeled) == labeled
-    assert store.get_array(store.ref_to_key(split.labeled.uri)).tolist() == [
-        values[3].tolist(),
-        values[1].tolist(),
-    ]
-    # Rows in another order than the probabilities' cannot be matched to their scores.
-    write_ids(store, "emb/ids.json", list(reversed(IDS)))
-    with pytest.raises(FailedPrecondition, match="not in the order of the pool probabilities"):
-        arrays.split_embeddings(store, embeddings, labeled, "r2/", probabilities)
 
 
 def test_an_example_kept_by_two_rounds_takes_the_earliest_row(store: LocalStore) -> None:

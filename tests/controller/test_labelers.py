@@ -15,8 +15,9 @@ from labelloop.controller.dataset import DatasetView
 from labelloop.controller.labelers import LABELERS, LabelingContext, LabelRequest, labeler_for
 from labelloop.controller.labelers.external import ExternalLabelers
 from labelloop.controller.labelers.oracle import SimulatedOracle, confusions, oracle_labels
+from labelloop.controller.labelers.rules import DeadlinePassed
 from labelloop.controller.labelset import Label
-from labelloop.core.errors import FailedPrecondition, InvalidArgument
+from labelloop.core.errors import InvalidArgument
 from labelloop.v1 import dataset_store_pb2
 from labelloop.v1 import experiments_pb2 as pb
 
@@ -147,19 +148,29 @@ def test_external_labelers_are_waited_for() -> None:
     assert labels_used == 1 + 2 and clock.sleeps == 2  # POOL[0] needed a second label, not its first
 
 
-def test_external_labelers_time_out_across_restarts() -> None:
+def test_external_labelers_pause_at_the_timeout_across_restarts() -> None:
     log, clock = Log(), Clock()
     people = ExternalLabelers(pb.ExternalLabelers(timeout_seconds=30))
     request = LabelRequest(POOL[:3], request_id="unused", seed=(0,))
     wait_start: list[float] = []
-    with pytest.raises(FailedPrecondition, match=r"no label to 3 of 3 selected examples within 30s"):
+    with pytest.raises(DeadlinePassed, match=r"no label to any of the 3 selected examples within 30s"):
         people.label(request, labeling(log, clock, wait_start))
-    assert wait_start == [1000.0] and 30 < clock.now - 1000.0 <= 31
-    # A restarted controller keeps the persisted start: it fails at once, without a new 30 s wait.
+    assert wait_start == [1000.0] and 30 <= clock.now - 1000.0 <= 31
+    # A restarted controller keeps the persisted start: it pauses at once, without a new 30 s wait.
     restarted = Clock(now=clock.now)
-    with pytest.raises(FailedPrecondition, match="within 30s"):
+    with pytest.raises(DeadlinePassed, match="within 30s"):
         people.label(request, labeling(log, restarted, wait_start))
     assert restarted.sleeps == 0
+
+
+def test_external_labelers_go_on_at_the_timeout_with_what_is_labeled() -> None:
+    log, clock = Log(), Clock()
+    log.append([Label(POOL[1], "bob", "b")], "bob-1")
+    request = LabelRequest(POOL[:3], request_id="unused", seed=(0,))
+    labels_used = ExternalLabelers(pb.ExternalLabelers(timeout_seconds=30)).label(
+        request, labeling(log, clock, [])
+    )
+    assert labels_used == 1 and 30 <= clock.now - 1000.0 <= 31
 
 
 def test_external_labelers_stop_when_the_experiment_pauses() -> None:

@@ -269,6 +269,8 @@ def test_external_labelers_are_waited_for(running: tuple[LocalCluster, LabelLoop
 
 
 def test_external_labelers_time_out(running: tuple[LocalCluster, LabelLoopClient]) -> None:
+    """Nothing labeled in time pauses the experiment (it does not fail); labels given meanwhile move it
+    on after ResumeExperiment."""
     _, client = running
     request = ds.ListExamplesRequest(parent="datasets/digits", split=ds.SPLIT_POOL, page_size=10)
     ids = [e.example_id for e in client.store.ListExamples(request).examples]
@@ -281,5 +283,15 @@ def test_external_labelers_time_out(running: tuple[LocalCluster, LabelLoopClient
         label_timeout_seconds=1.5,
         start=True,
     )
-    final, _ = wait_for(client, "slow-people", lambda e, r: e.state == pb.EXPERIMENT_STATE_FAILED)
-    assert "within 1.5s" in final.status_message and "AppendAnnotations" in final.status_message
+    paused, _ = wait_for(client, "slow-people", lambda e, r: e.state == pb.EXPERIMENT_STATE_PAUSED)
+    assert "within 1.5s" in paused.status_message and "AppendAnnotations" in paused.status_message
+    annotations = [ds.Annotation(example_id=i, annotator="late", label="1") for i in ids]
+    client.store.AppendAnnotations(
+        ds.AppendAnnotationsRequest(
+            parent="datasets/digits", annotation_set="slow-people", annotations=annotations, request_id="late"
+        )
+    )
+    client.resume("slow-people")
+    _, training = wait_for(client, "slow-people", lambda e, r: r.stage == pb.ROUND_STAGE_TRAIN)
+    assert training.labeled_count == 10
+    client.cancel("slow-people")

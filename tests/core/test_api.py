@@ -43,6 +43,7 @@ def test_service_names_come_from_the_descriptors() -> None:
         "labelloop.v1.ScorerService",
         "labelloop.v1.SelectorService",
         "labelloop.v1.ExperimentService",
+        "labelloop.v1.LabelingService",
     ]
     with pytest.raises(ValueError, match="declares 0 services"):
         service_name(common_pb2)

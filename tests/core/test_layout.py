@@ -32,6 +32,8 @@ ROUND = "experiments/{e}/rounds/{n}/"
         (layout.probabilities_key(ROUND, "pool"), ROUND + "pool_probabilities.npy"),
         (layout.example_ids_key(ROUND, "test"), ROUND + "test_example_ids.json"),
         (layout.scores_prefix(ROUND), ROUND + "scores/"),
+        (layout.predictions_key("predictions/{p}/", "csv"), "predictions/{p}/predictions.csv"),
+        (layout.upload_key("{u}", "new.parquet"), "uploads/{u}/new.parquet"),
     ],
 )
 def test_keys(key: str, expected: str) -> None:

@@ -28,6 +28,8 @@ class RaisingSelector(selector_pb2_grpc.SelectorServiceServicer):
             return selector_pb2.SelectBatchResponse()
         if kind == "crash":
             raise RuntimeError("boom")
+        if kind == "storage-down":  # what the S3 client raises when nothing answers
+            raise ConnectionRefusedError("connection refused by the object store")
         raise getattr(errors, kind)(f"{kind} says what to fix")
 
 
@@ -143,3 +145,33 @@ def test_a_registrar_naming_an_unknown_service_is_refused() -> None:
 
     with pytest.raises(ValueError, match=r"SelectorServise.*not services of labelloop.v1"):
         Server("selector", settings, register)
+
+
+def test_refused_requests_log_one_warning_without_traceback(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bad request is the caller's business: one WARNING line naming the status, no traceback;
+    an unexpected error is ours: logged at ERROR with its traceback."""
+    with caplog.at_level("INFO"), pytest.raises(grpc.RpcError):
+        call(server, "InvalidArgument")
+    refused = [r for r in caplog.records if "InvalidArgument says what to fix" in r.getMessage()]
+    assert [(r.levelname, r.exc_info) for r in refused] == [("WARNING", None)]
+    assert "SelectBatch answered INVALID_ARGUMENT" in refused[0].getMessage()
+    assert not [r for r in caplog.records if r.levelno >= 40 or r.exc_info]
+    caplog.clear()
+    with caplog.at_level("INFO"), pytest.raises(grpc.RpcError):
+        call(server, "crash")
+    crashed = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(crashed) == 1 and crashed[0].exc_info is not None
+
+
+def test_a_fault_answers_unavailable_with_one_warning(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Storage that does not answer is no bug of ours: UNAVAILABLE (callers retry), one WARNING line."""
+    with caplog.at_level("INFO"), pytest.raises(grpc.RpcError) as info:
+        call(server, "storage-down")
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "SelectBatch cannot complete now, retry: ConnectionRefusedError" in info.value.details()
+    logged = [r for r in caplog.records if "ConnectionRefusedError" in r.getMessage()]
+    assert [(r.levelname, r.exc_info) for r in logged] == [("WARNING", None)]

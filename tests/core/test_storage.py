@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from labelloop.core.config import Settings
 from labelloop.core.errors import InvalidArgument, NotFound
-from labelloop.core.storage import ArrayWriter, ObjectStore, download_prefix, upload_folder
+from labelloop.core.storage import ArrayWriter, ObjectStore, S3Store, download_prefix, upload_folder
+
+from tests.conftest import s3_config
+from tests.support.seaweedfs import S3Server
 
 
 def test_bytes_json_and_listing(object_store: ObjectStore) -> None:
@@ -85,3 +93,73 @@ def test_folder_upload_and_download(object_store: ObjectStore, tmp_path: Path) -
     assert (target / "sub" / "weights.bin").stat().st_size == 1000
     with pytest.raises(NotFound):
         download_prefix(object_store, "models/none", tmp_path / "none")
+
+
+# Presigned links for browsers -------------------------------------------------------------------
+
+
+def _open_without_credentials(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        return reply.read()
+
+
+def test_presigned_url_opens_without_credentials(s3_server: S3Server) -> None:
+    store = S3Store(s3_config(s3_server))
+    store.put_bytes("images/a.png", b"\x89PNG one")
+    url = store.presigned_url("images/a.png", 600)
+    assert urllib.parse.urlsplit(url).netloc == s3_server.endpoint and "X-Amz-Signature" in url
+    assert _open_without_credentials(url) == b"\x89PNG one"
+    with pytest.raises(NotFound, match="does not exist"):
+        store.presigned_url("images/missing.png", 600)
+    with pytest.raises(InvalidArgument, match="7 days"):
+        store.presigned_url("images/a.png", 8 * 24 * 3600)
+
+
+def test_presigned_url_names_the_public_endpoint_and_opens_there(s3_server: S3Server) -> None:
+    """Signed for the name browsers use (`localhost:PORT`), not the one the services use
+    (`127.0.0.1:PORT`): the signature covers the host, so the link opens only under the public name."""
+    port = s3_server.endpoint.rsplit(":", 1)[1]
+    public = f"localhost:{port}"
+    store = S3Store(replace(s3_config(s3_server), public_endpoint=public))
+    store.put_bytes("images/b.png", b"\x89PNG two")
+    url = store.presigned_url("images/b.png", 600)
+    parts = urllib.parse.urlsplit(url)
+    assert (parts.scheme, parts.netloc) == ("http", public)
+    assert _open_without_credentials(url) == b"\x89PNG two"
+    # The same link under the internal name is refused: the public host really is what was signed.
+    internal = urllib.parse.urlunsplit(parts._replace(netloc=s3_server.endpoint))
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        _open_without_credentials(internal)
+    assert refused.value.code == 403
+
+
+def test_signing_for_the_public_endpoint_needs_no_request_to_it(s3_server: S3Server) -> None:
+    """The public name may not resolve from inside the cluster: signing must not contact it."""
+    store = S3Store(replace(s3_config(s3_server), public_endpoint="images.invalid:443", public_secure=True))
+    store.put_bytes("images/c.png", b"\x89PNG three")
+    url = store.presigned_url("images/c.png", 60)
+    assert url.startswith("https://images.invalid/") and "X-Amz-Credential" in url
+
+
+@pytest.mark.parametrize(
+    ("value", "secure", "expected"),
+    [
+        ("", "true", ("", False)),
+        ("https://images.example.com", "false", ("images.example.com", True)),
+        ("http://localhost:8333/", "true", ("localhost:8333", False)),
+        ("s3.example.com:9000", "true", ("s3.example.com:9000", True)),  # bare: like the internal one
+        ("s3.example.com:9000", "false", ("s3.example.com:9000", False)),
+    ],
+)
+def test_public_endpoint_setting(value: str, secure: str, expected: tuple[str, bool]) -> None:
+    env = {"LABELLOOP_S3_PUBLIC_ENDPOINT": value, "LABELLOOP_S3_SECURE": secure}
+    storage = Settings.from_env(env).storage
+    assert (storage.public_endpoint, storage.public_secure) == expected
+    # to_env reproduces it in another process (a trainer Job, a pod).
+    assert Settings.from_env(Settings.from_env(env).to_env()).storage == storage
+
+
+@pytest.mark.parametrize("value", ["ftp://images.example.com", "https://", "https://cdn.example.com/bucket"])
+def test_bad_public_endpoint_says_what_to_use(value: str) -> None:
+    with pytest.raises(InvalidArgument, match=r"LABELLOOP_S3_PUBLIC_ENDPOINT=.*use host\[:port\]"):
+        Settings.from_env({"LABELLOOP_S3_PUBLIC_ENDPOINT": value})

@@ -96,20 +96,21 @@ def test_objects_are_namespaced_and_named_after_the_release(manifests: list[Any]
 # Workloads ----------------------------------------------------------------------------------------
 
 
-def test_each_service_is_a_deployment_with_a_service_on_both_ports(manifests: list[Any]) -> None:
+def test_each_service_is_a_deployment_with_a_service_on_its_ports(variant: str, manifests: list[Any]) -> None:
+    webhook = VARIANTS[variant].get("controller", {}).get("webhookPort", 0)  # the controller's, when on
     for svc in SERVICES:
         deployment = one(manifests, "Deployment", f"labelloop-{svc}")
         pod = deployment["spec"]["template"]
         c = pod["spec"]["containers"][0]
         assert c["command"] == ["python", "-m", f"labelloop.{svc}"]
         ports = {p["name"]: p["containerPort"] for p in c["ports"]}
-        assert ports == {"grpc": DEFAULT_PORTS[svc], "metrics": DEFAULT_METRICS_PORTS[svc]}
+        expected = {"grpc": DEFAULT_PORTS[svc], "metrics": DEFAULT_METRICS_PORTS[svc]}
+        assert ports == expected | ({"webhook": webhook} if svc == "controller" and webhook else {})
         service = one(manifests, "Service", f"labelloop-{svc}")
         assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
         assert deployment["spec"]["selector"]["matchLabels"] == service["spec"]["selector"]
         assert {p["name"]: (p["port"], p["targetPort"]) for p in service["spec"]["ports"]} == {
-            "grpc": (ports["grpc"], "grpc"),
-            "metrics": (ports["metrics"], "metrics"),
+            name: (port, name) for name, port in ports.items()
         }
 
 

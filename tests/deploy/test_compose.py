@@ -1,7 +1,8 @@
 """compose.yaml and the Helm chart describe the same system: ports, UID and security settings,
-environment, probes, images and the object store agree. The chart is rendered with its defaults and
-`trainer.executor: local` (compose trains inside the trainer container; Kubernetes Jobs are the one
-intended difference). No Docker needed: tests/containers runs the compose file for real."""
+environment, probes, images and the object store agree. The chart is rendered with its defaults,
+`trainer.executor: local` (compose trains inside the trainer container instead of Kubernetes Jobs) and
+the controller's webhook port on (on one machine Label Studio reaches it on loopback): the intended
+differences. No Docker needed: tests/containers runs the compose file for real."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import yaml
 from tests.deploy.chart import CHART, ROOT, Manifest, render
 
 SERVICES = ("store", "trainer", "scorer", "selector", "controller")
+WEBHOOK_PORT = 9180  # compose's controller serves Label Studio's webhooks here
 # ${NAME:-default} in compose.yaml, read with its default as docker-compose does without the variable.
 _VARIABLE = re.compile(r"\$\{[A-Za-z0-9_]+:-([^}]*)\}")
 
@@ -28,7 +30,7 @@ def compose() -> dict[str, Any]:
 @cache
 def chart() -> tuple[dict[str, Any], list[Manifest]]:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
-    return values, render({"trainer": {"executor": "local"}})[0]
+    return values, render({"trainer": {"executor": "local"}, "controller": {"webhookPort": WEBHOOK_PORT}})[0]
 
 
 def service(name: str) -> dict[str, Any]:
@@ -49,6 +51,15 @@ def chart_env(component: str) -> dict[str, Any]:
 
 def _port(address: str) -> int:
     return int(address.rsplit(":", 1)[1])
+
+
+def published(name: str) -> dict[int, str]:
+    """Container port -> the host address compose publishes it on ("127.0.0.1:8333:8333")."""
+    found = {}
+    for mapping in service(name).get("ports", []):
+        host, host_port, container_port = mapping.rsplit(":", 2)
+        found[int(container_port)] = f"{host}:{host_port}"
+    return found
 
 
 def test_every_chart_component_is_a_compose_service() -> None:
@@ -82,12 +93,17 @@ def test_commands_ports_and_environment_match_the_chart(name: str) -> None:
             assert env[key] == f"{component}:{values[component]['port']}" and _port(value) == _port(env[key])
         elif key == "LABELLOOP_S3_ENDPOINT":
             assert env[key] == f"objectstore:{values['objectStore']['port']}" == f"objectstore:{_port(value)}"
+        elif key == "LABELLOOP_S3_PUBLIC_ENDPOINT":  # the chart has no public name by default; compose
+            # signs image links for the object store's port published on this machine
+            assert value == values["s3"]["publicEndpoint"] == ""
+            assert env[key] == "http://" + published("objectstore")[values["objectStore"]["port"]]
         elif isinstance(value, dict):  # S3 credentials: a Secret in the chart, variables in compose
             assert env[key]
         else:
             assert env[key] == value, key
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"grpc": values[name]["port"], "metrics": values[name]["metricsPort"]}
+    webhook = {"webhook": WEBHOOK_PORT} if name == "controller" else {}
+    assert ports == {"grpc": values[name]["port"], "metrics": values[name]["metricsPort"], **webhook}
     # Each mount of the chart is one in compose too: tmpfs, the trainer's cache volume, its /dev/shm.
     mounts = {m.split(":")[0] for m in spec.get("tmpfs", [])}
     mounts |= {v.split(":")[1] for v in spec.get("volumes", [])}
@@ -139,3 +155,27 @@ def test_object_store_and_prometheus_match_the_chart() -> None:
         for group in job["static_configs"]
     }
     assert targets == {(f"{name}:{values[name]['metricsPort']}",): name for name in SERVICES}
+
+
+def test_controller_publishes_its_api_and_webhooks_on_loopback_only() -> None:
+    values = chart()[0]
+    assert published("controller") == {
+        values["controller"]["port"]: "127.0.0.1:50055",
+        WEBHOOK_PORT: f"127.0.0.1:{WEBHOOK_PORT}",
+    }
+    assert service("controller")["environment"]["LABELLOOP_WEBHOOK_PORT"] == str(WEBHOOK_PORT)
+
+
+def test_the_label_studio_token_line_names_the_charts_variable() -> None:
+    """compose.yaml carries the token's line commented out (no token, no Label Studio experiments);
+    uncommented, it sets the variable the chart fills from its Secret, and nothing else changes."""
+    values = chart()[0]
+    variable = values["controller"]["labelStudio"]["apiKeyEnv"]
+    text = (ROOT / "compose.yaml").read_text()
+    commented = re.findall(rf"^(\s*)# ({variable}: .*)$", text, flags=re.MULTILINE)
+    assert len(commented) == 1, f"one commented {variable} line in compose.yaml"
+    indent, line = commented[0]
+    uncommented = _VARIABLE.sub(lambda m: m.group(1), text.replace(f"{indent}# {line}", f"{indent}{line}"))
+    environment = yaml.safe_load(uncommented)["services"]["controller"]["environment"]
+    assert set(environment) - set(service("controller")["environment"]) == {variable}
+    assert variable not in service("controller")["environment"]

@@ -153,7 +153,7 @@ def test_requirement_lists_follow_pyproject() -> None:
     assert image_requirements() == [Requirement(d).name for d in PYPROJECT["project"]["dependencies"]]
 
 
-@pytest.mark.parametrize("dockerfile, extras", [("service", ""), ("trainer", " trainer")])
+@pytest.mark.parametrize("dockerfile, extras", [("service", " labelstudio"), ("trainer", " trainer")])
 def test_dockerfiles_install_what_pyproject_lists(dockerfile: str, extras: str) -> None:
     """Each image installs the list derived from pyproject.toml (no parallel hand-kept list), with the lock
     as constraints."""
@@ -166,7 +166,7 @@ def test_dockerfiles_install_what_pyproject_lists(dockerfile: str, extras: str) 
     )
 
 
-@pytest.mark.parametrize("extras", [(), ("trainer",)], ids=["service", "trainer"])
+@pytest.mark.parametrize("extras", [("labelstudio",), ("trainer",)], ids=["service", "trainer"])
 def test_image_requirements_are_pinned_by_the_lock(extras: tuple[str, ...]) -> None:
     pins = lock_pins()
     names = _names(image_requirements(*extras))
@@ -229,7 +229,7 @@ def _labelloop_imports(start: list[str]) -> tuple[set[str], set[str]]:
 
 
 def test_slim_image_covers_the_imports_of_the_cpu_services() -> None:
-    closure = _closure(image_requirements())
+    closure = _closure(image_requirements("labelstudio"))
     assert not closure & HEAVY, f"the slim image would pull {closure & HEAVY}"
     imports, visited = _labelloop_imports([f"labelloop.{s}" for s in CPU_SERVICES])
     assert {"labelloop.core.config", "labelloop.core.storage"} <= visited
@@ -247,7 +247,7 @@ def test_slim_image_covers_the_imports_of_the_cpu_services() -> None:
         )
         if not dists & closure:
             missing[module] = sorted(dists)
-    assert not missing, f"pyproject.toml's base dependencies lack what these imports need: {missing}"
+    assert not missing, f"the service image's requirements lack what these imports need: {missing}"
 
 
 def _dockerfile_arg(dockerfile: Path, pattern: str) -> str:

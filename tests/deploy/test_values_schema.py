@@ -23,6 +23,20 @@ def test_shipped_values_files_are_valid(path: Any) -> None:
 
 
 @pytest.mark.parametrize(
+    "values",
+    [
+        {"controller": {"webhookPort": 9180}, "networkPolicy": {"webhookFrom": [{"podSelector": {}}]}},
+        {"controller": {"labelStudio": {"apiKeySecret": {"name": "label-studio", "key": "token"}}}},
+        {"s3": {"publicEndpoint": "https://images.example.com"}},
+        {"s3": {"publicEndpoint": "s3.example.com:9000"}},
+        {"s3": {"publicEndpoint": "http://localhost:8333"}},
+    ],
+)
+def test_labeling_values_are_accepted(values: dict[str, Any]) -> None:
+    validate(values)
+
+
+@pytest.mark.parametrize(
     ("values", "complaint"),
     [
         ({"trainer": {"executor": "slurm"}}, "/trainer/executor"),
@@ -44,6 +58,23 @@ def test_shipped_values_files_are_valid(path: Any) -> None:
         ({"monitoring": {"serviceMonitor": {"enabled": "yes"}}}, "/monitoring/serviceMonitor/enabled"),
         ({"replicas": 3}, "additional properties 'replicas'"),  # a typo is an error, not a no-op
         ({"trainer": {"gpus": 1}}, "additional properties 'gpus'"),
+        # People labeling: the webhook port, the Label Studio token's Secret, the public S3 endpoint.
+        ({"controller": {"webhookPort": -1}}, "/controller/webhookPort"),
+        ({"controller": {"webhookPort": 70000}}, "/controller/webhookPort"),
+        ({"controller": {"webhookPort": "9180"}}, "/controller/webhookPort"),
+        ({"controller": {"labelStudio": {"apiKey": "secret-token"}}}, "additional properties 'apiKey'"),
+        ({"controller": {"labelStudio": {"apiKeyEnv": "1-TOKEN"}}}, "/controller/labelStudio/apiKeyEnv"),
+        (
+            {"controller": {"labelStudio": {"apiKeySecret": {"name": "Label_Studio"}}}},
+            "/controller/labelStudio/apiKeySecret/name",
+        ),
+        (
+            {"controller": {"labelStudio": {"apiKeySecret": {"value": "secret-token"}}}},
+            "additional properties 'value'",  # a token never goes into values
+        ),
+        ({"networkPolicy": {"webhookFrom": [{}]}}, "/networkPolicy/webhookFrom/0"),
+        ({"s3": {"publicEndpoint": "https://cdn.example.com/bucket"}}, "/s3/publicEndpoint"),
+        ({"s3": {"publicEndpoint": "ftp://images.example.com"}}, "/s3/publicEndpoint"),
         # Contradictions:
         ({"s3": {"endpoint": "minio:9000", "existingSecret": "s3"}}, "/s3/endpoint"),  # and objectStore on
         ({"objectStore": {"enabled": False}}, "/s3/endpoint"),  # no object store at all
@@ -72,6 +103,7 @@ def test_render_refuses_bad_values_too() -> None:
         ({"s3": {"endpoint": "minio:9000"}}, "pick one (set objectStore.enabled=false"),
         ({"storage": {"backend": "local"}}, "storage.backend=local needs storage.local.existingClaim"),
         ({"trainer": {"replicaCount": 2}}, "trainer.replicaCount must be 1"),
+        ({"controller": {"webhookPort": 9105}}, "controller.webhookPort=9105 is already the controller's"),
     ],
 )
 def test_templates_refuse_contradictions_even_without_the_schema(

@@ -126,11 +126,13 @@ def test_typical_start_diverse_batches_and_crashes_in_the_new_steps(tmp_path: Pa
         assert not set(initial) & set(batches[0]) and not set(batches[0]) & set(batches[1])
         assert {a.example_id for a in annotations} == set(initial) | set(batches[0]) | set(batches[1])
 
-        # Diverse batches got the round's embeddings, split like the probabilities; out-of-sample
-        # rows were kept for the selected examples and used in round 1's scoring.
+        # Diverse batches read the round's one pool embeddings array (no split copies written);
+        # out-of-sample rows were kept for the selected examples and used in round 1's scoring.
         for number in (0, 1):
             folder = layout.round_prefix("cold", number)
-            assert store.exists(layout.embeddings_key(folder, "unlabeled"))
+            split_copies = [layout.embeddings_key(folder, part) for part in ("unlabeled", "labeled")]
+            assert not [k for k in split_copies if store.exists(k)]
+            assert store.exists(layout.embeddings_key(folder, "pool"))  # the trainer's one array
             assert store.get_json(layout.example_ids_key(folder, "selected")) == batches[number]
         held = store.get_json(layout.round_key("cold", 1))["arrays"]["labeled_out_of_sample"]
         assert [int(n) for n in held["shape"]] == [INITIAL + BATCH, 10]  # int64s are JSON strings

@@ -29,6 +29,8 @@ API = {
     "selector": ("labelloop.v1.SelectorService", {"SelectBatch"}),
     "controller": ("labelloop.v1.ExperimentService", {"CreateExperiment", "ListRounds", "WatchExperiment"}),
 }
+# Other gRPC services a process serves beside its own: the controller hands out labeling tasks too.
+ALSO_SERVED = {"controller": {"labelloop.v1.LabelingService"}}
 # A read-only call that succeeds on an empty deployment: (method, list field of the response).
 EMPTY_LIST_CALLS = {
     "store": ("ListDatasets", "datasets"),
@@ -64,7 +66,7 @@ def test_reflection_lists_the_service(channel: grpc.Channel, service: str) -> No
     grpc_service, _ = API[service]
     reply = reflect(channel, list_services="")
     listed = {entry.name for entry in reply.list_services_response.service}
-    assert listed == {grpc_service, HEALTH, REFLECTION}
+    assert listed == {grpc_service, *ALSO_SERVED.get(service, set()), HEALTH, REFLECTION}
 
 
 def test_health_is_serving(channel: grpc.Channel, service: str) -> None:

@@ -11,7 +11,7 @@ from labelloop.core.storage import LocalStore, ObjectStore
 from labelloop.selector import embeddings as stored_embeddings
 from labelloop.selector.batch import BATCH_SELECTORS
 from labelloop.selector.batch.base import BatchNeeds, BatchRequest
-from labelloop.selector.embeddings import StoredEmbeddings, open_embeddings
+from labelloop.selector.embeddings import StoredEmbeddings, open_by_id
 from labelloop.selector.selection import select_batch
 from labelloop.v1 import common_pb2 as c
 from labelloop.v1 import selector_pb2 as pb
@@ -107,16 +107,18 @@ def test_missing_and_mismatched_embeddings_are_refused(tmp_path) -> None:
         store, DIVERSE, labeled_embeddings=None
     )
     short = put_array(store, "short.npy", points[:100], names("u", 100))
+    assert bad(store, DIVERSE, unlabeled_embeddings=short) == (
+        "unlabeled_embeddings has no row for example 'u100' (row 100 of the scores): give the embeddings "
+        "of every example, in the same order or named by the array's example ids"
+    )
+    unnamed = put_array(store, "unnamed.npy", points[:100])
     assert "unlabeled_embeddings has 100 rows but the scores have 120" in bad(
-        store, DIVERSE, unlabeled_embeddings=short
+        store, DIVERSE, unlabeled_embeddings=unnamed
     )
-    swapped = put_array(store, "swapped.npy", points, ["u1", "u0", *names("u", 120)[2:]])
-    assert bad(store, DIVERSE, unlabeled_embeddings=swapped) == (
-        "unlabeled_embeddings row 0 is example 'u1' but the scores' row 0 is 'u0': rows must be the same "
-        "examples in the same order"
-    )
-    assert "labeled_embeddings row 0 is example 'l1'" in bad(
-        store, DIVERSE, labeled_embeddings=put_array(store, "lswap.npy", points[:2], ["l1", "l0"])
+    twice = put_array(store, "twice.npy", np.concatenate([points, points[:1]]), [*names("u", 120), "u0"])
+    assert "names an example twice" in bad(store, DIVERSE, unlabeled_embeddings=twice)
+    assert "labeled_embeddings has no row for example 'l1' (row 1 of labeled_scores)" in bad(
+        store, DIVERSE, labeled_embeddings=put_array(store, "lone.npy", points[:1], ["l0"])
     )
     assert "labeled_embeddings have 3 columns but unlabeled_embeddings have 8" in bad(
         store, TYPICAL, labeled_embeddings=put_array(store, "l3.npy", np.ones((2, 3)), names("l", 2))
@@ -135,6 +137,30 @@ def test_missing_and_mismatched_embeddings_are_refused(tmp_path) -> None:
     assert "row 3 has NaN or infinite values" in bad(
         store, TYPICAL, unlabeled_embeddings=put_array(store, "nan.npy", nan)
     )
+
+
+def test_rows_are_found_by_example_id_in_a_larger_array(object_store: ObjectStore) -> None:
+    """One array holding every example (shuffled, with others besides) gives the batch that arrays with
+    the scores' rows give, for the unlabeled rows and the labeled ones."""
+    refs, _ = blob_pool(object_store)
+    unlabeled, labeled = object_store.get_array("ue.npy"), object_store.get_array("le.npy")
+    values = np.concatenate([unlabeled, labeled, np.full((5, 8), 99.0, np.float32)])
+    ids = [*names("u", 120), *names("l", 2), *names("other", 5)]
+    order = np.random.default_rng(3).permutation(len(ids))
+    pool = put_array(object_store, "pool.npy", values[order], [ids[i] for i in order])
+    for method, relabel in ((DIVERSE, False), (DIVERSE, True), (TYPICAL, False)):
+        asked = dict(
+            batch_method=method, allow_relabel=relabel, labeled_scores=refs["labeled_scores"], seed=2
+        )
+        split = select_batch(
+            object_store, refs["unlabeled_scores"], 6, unlabeled_embeddings=refs["unlabeled_embeddings"],
+            labeled_embeddings=refs["labeled_embeddings"], **asked,
+        )  # fmt: skip
+        found = select_batch(
+            object_store, refs["unlabeled_scores"], 6, unlabeled_embeddings=pool,
+            labeled_embeddings=pool if relabel else refs["labeled_embeddings"], **asked,
+        )  # fmt: skip
+        assert [e.example_id for e in found] == [e.example_id for e in split]
 
 
 def test_the_plugin_gets_the_rows_embeddings(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -172,7 +198,7 @@ def test_stored_embeddings_read_rows_ranged_or_streamed(
     monkeypatch.setattr(stored_embeddings, "CHUNK_BYTES", 7 * 8 * 8)  # 7 float64 rows a chunk
     values = np.random.default_rng(0).normal(size=(50, 8))  # float64, read as float32
     ref = put_array(object_store, "e.npy", values)
-    embeddings = StoredEmbeddings(object_store, open_embeddings(object_store, ref, "e", 50, None))
+    embeddings = StoredEmbeddings(object_store, open_by_id(object_store, ref, "e", None)[0])
     rows = np.array([49, 3, 4, 5, 3, 20, 0])
     np.testing.assert_array_equal(embeddings.read(rows), values[rows].astype(np.float32))
     chunks = list(embeddings.chunks(50))

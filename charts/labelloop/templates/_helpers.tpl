@@ -109,6 +109,10 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- end -}}
 {{- end -}}
 {{- $_ := include "labelloop.executor" . -}}{{- /* fails on an unknown trainer.executor */ -}}
+{{- $webhook := int .Values.controller.webhookPort -}}
+{{- if and $webhook (has $webhook (list (int .Values.controller.port) (int .Values.controller.metricsPort))) -}}
+{{- fail (printf "controller.webhookPort=%d is already the controller's gRPC or metrics port: pick another (e.g. 9180)" $webhook) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Trainer executors ---------------------------------------------------------------------------- */}}
@@ -187,6 +191,8 @@ local: {runsJobs: false, trainsInPod: true}
   value: {{ ternary "true" "false" (and (not (include "labelloop.objectStore.enabled" $root)) $v.s3.secure) | quote }}
 - name: LABELLOOP_S3_REGION
   value: {{ $v.s3.region | quote }}
+- name: LABELLOOP_S3_PUBLIC_ENDPOINT
+  value: {{ $v.s3.publicEndpoint | quote }}
 - name: LABELLOOP_S3_ACCESS_KEY
   valueFrom:
     secretKeyRef:
@@ -216,6 +222,20 @@ local: {runsJobs: false, trainsInPod: true}
   value: {{ $values.port | quote }}
 - name: LABELLOOP_METRICS_PORT
   value: {{ $values.metricsPort | quote }}
+{{- end }}
+{{- if eq $component "controller" }}
+- name: LABELLOOP_WEBHOOK_PORT
+  value: {{ $v.controller.webhookPort | quote }}
+{{- with $v.controller.labelStudio }}
+{{- if .apiKeySecret.name }}
+# The token never appears in the chart's values or the pod spec: only a reference to the Secret.
+- name: {{ .apiKeyEnv }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ .apiKeySecret.name }}
+      key: {{ .apiKeySecret.key }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- if eq $component "trainer" }}
 - name: LABELLOOP_TRAINER_EXECUTOR

@@ -79,6 +79,11 @@ spec:
             - name: metrics
               containerPort: {{ $values.metricsPort }}
               protocol: TCP
+            {{- if and (eq $component "controller") (gt (int $values.webhookPort) 0) }}
+            - name: webhook
+              containerPort: {{ $values.webhookPort }}
+              protocol: TCP
+            {{- end }}
           env:
             {{- include "labelloop.env" . | nindent 12 }}
           startupProbe:
@@ -184,6 +189,14 @@ spec:
       targetPort: metrics
       protocol: TCP
       appProtocol: http
+    {{- if and (eq .component "controller") (gt (int $values.webhookPort) 0) }}
+    # Label Studio posts its webhooks here (label_studio.webhook_url: http://<this service>:<port>/).
+    - name: webhook
+      port: {{ $values.webhookPort }}
+      targetPort: webhook
+      protocol: TCP
+      appProtocol: http
+    {{- end }}
 {{- end -}}
 
 {{- define "labelloop.serviceAccount" -}}
@@ -203,7 +216,8 @@ automountServiceAccountToken: false
 {{- end -}}
 
 {{/* Ingress to a service: gRPC from its callers (any peer for the controller, or controllerFrom),
-     /metrics from metricsFrom. Egress stays open (the S3 server may be anywhere). */}}
+     /metrics from metricsFrom, the controller's webhook port from webhookFrom only (no peers: closed).
+     Egress stays open (the S3 server and Label Studio may be anywhere). */}}
 {{- define "labelloop.networkPolicy" -}}
 {{- $root := .root -}}
 {{- $v := $root.Values -}}
@@ -261,6 +275,17 @@ spec:
       from:
         {{- toYaml . | nindent 8 }}
       {{- end }}
+    {{- if and (eq .component "controller") (gt (int $values.webhookPort) 0) }}
+    {{- with $v.networkPolicy.webhookFrom }}
+    # Label Studio's webhooks: only from these peers (an unauthenticated endpoint; it only wakes a
+    # reconciliation, which reads Label Studio's API, but it is no one else's to call).
+    - ports:
+        - port: webhook
+          protocol: TCP
+      from:
+        {{- toYaml . | nindent 8 }}
+    {{- end }}
+    {{- end }}
 {{- end -}}
 
 {{/* A PodDisruptionBudget for a stateless service that runs more than one replica. */}}

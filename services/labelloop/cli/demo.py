@@ -44,9 +44,11 @@ OUTPUTS = ("data", "store", "logs", "rounds.json", "random_rounds.json", "learni
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`labelloop demo`'s options (the CLI's parser calls this)."""
-    parser.add_argument("--output", default="demo-output")
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--batch-size", type=int, default=20)
+    parser.add_argument(
+        "--output", default="demo-output", help="folder for the data, store, logs and results"
+    )
+    parser.add_argument("--rounds", type=int, default=15, help="selection rounds per experiment")
+    parser.add_argument("--batch-size", type=int, default=20, help="examples labeled per round")
     parser.add_argument(
         "--initial-count",
         type=int,
@@ -54,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"first labeled set (default: the preset's, {PRESET.initial_per_class_factor} per class)",
     )
     parser.add_argument("--strategy", default=PRESET.strategy, help="the strategy compared with random")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split, first set and training")
     parser.add_argument("--free-ports", action="store_true", help="pick free ports instead of 50051-50055")
 
 

@@ -4,14 +4,13 @@ trainer, so a bad one is a FAILED_PRECONDITION of the experiment, not an invalid
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from labelloop.core.arrays import array_ref, read_example_ids, write_ids
 from labelloop.core.errors import FailedPrecondition
-from labelloop.core.layout import embeddings_key, example_ids_key, probabilities_key
+from labelloop.core.layout import example_ids_key, probabilities_key
 from labelloop.core.storage import ArrayWriter, ObjectStore
 from labelloop.v1 import common_pb2, dataset_store_pb2
 
@@ -30,36 +29,6 @@ def read_ids(store: ObjectStore, ref: common_pb2.ArrayRef, rows: int | None = No
     return read_example_ids(store, ref.example_ids_uri, name=ref.uri, rows=rows, error=FailedPrecondition)
 
 
-def embedding_ids_key(prefix: str, part: str) -> str:
-    return example_ids_key(prefix, f"{part}_embedding")
-
-
-def split_embeddings(
-    store: ObjectStore,
-    pool_embeddings: common_pb2.ArrayRef,
-    labeled_ids: list[str],
-    prefix: str,
-    probabilities: SplitArrays,
-) -> SplitArrays:
-    """The pool's embeddings split like its probabilities were (`probabilities`): the selector reads
-    scores and embeddings row by row, so their rows must name the same examples in the same order."""
-    split = split_pool(
-        store,
-        pool_embeddings,
-        labeled_ids,
-        prefix,
-        with_labeled=bool(labeled_ids),
-        array_key=embeddings_key,
-        ids_key=embedding_ids_key,
-    )
-    if read_ids(store, split.unlabeled) != read_ids(store, probabilities.unlabeled):
-        raise FailedPrecondition(
-            f"the rows of {pool_embeddings.uri} are not in the order of the pool probabilities' rows: "
-            "the trainer must write both in the same pool order"
-        )
-    return split
-
-
 def split_pool(
     store: ObjectStore,
     pool: common_pb2.ArrayRef,
@@ -67,11 +36,9 @@ def split_pool(
     prefix: str,
     with_labeled: bool,
     chunk_rows: int = CHUNK_ROWS,
-    array_key: Callable[[str, str], str] = probabilities_key,
-    ids_key: Callable[[str, str], str] = example_ids_key,
 ) -> SplitArrays:
-    """Writes the unlabeled rows as array_key(prefix, "unlabeled") (+ ids) and, if asked, the labeled
-    rows in the order of `labeled_ids` as array_key(prefix, "labeled") (+ ids)."""
+    """Writes the unlabeled rows as probabilities_key(prefix, "unlabeled") (+ ids) and, if asked, the
+    labeled rows in the order of `labeled_ids` as probabilities_key(prefix, "labeled") (+ ids)."""
     pool_key = store.ref_to_key(pool.uri)
     shape, dtype, _ = store.array_header(pool_key)
     pool_ids = read_ids(store, pool, rows=shape[0])
@@ -87,7 +54,7 @@ def split_pool(
     unlabeled_ids = [i for i, flag in zip(pool_ids, is_labeled, strict=True) if not flag]
     columns = tuple(shape[1:])
 
-    unlabeled_key, labeled_key = array_key(prefix, "unlabeled"), array_key(prefix, "labeled")
+    unlabeled_key, labeled_key = probabilities_key(prefix, "unlabeled"), probabilities_key(prefix, "labeled")
     unlabeled_writer = ArrayWriter(store, unlabeled_key, (len(unlabeled_ids), *columns), dtype)
     labeled_writer = (
         ArrayWriter(store, labeled_key, (len(labeled_ids), *columns), dtype) if with_labeled else None
@@ -109,11 +76,11 @@ def split_pool(
         raise
     for writer in writers:
         writer.close()
-    unlabeled_ids_uri = write_ids(store, ids_key(prefix, "unlabeled"), unlabeled_ids)
+    unlabeled_ids_uri = write_ids(store, example_ids_key(prefix, "unlabeled"), unlabeled_ids)
     unlabeled = array_ref(store, unlabeled_key, (len(unlabeled_ids), *columns), dtype, unlabeled_ids_uri)
     labeled = None
     if labeled_writer is not None:
-        labeled_ids_uri = write_ids(store, ids_key(prefix, "labeled"), labeled_ids)
+        labeled_ids_uri = write_ids(store, example_ids_key(prefix, "labeled"), labeled_ids)
         labeled = array_ref(store, labeled_key, (len(labeled_ids), *columns), dtype, labeled_ids_uri)
     return SplitArrays(unlabeled=unlabeled, labeled=labeled)
 

@@ -1,38 +1,43 @@
 """The Experiments domain class: create, control and watch experiments (threads.py runs them).
 
-All in-memory state sits behind one condition variable; every change is persisted before it is
-announced to watchers, so what a client sees is never ahead of what a restart would resume.
+The working state sits behind one condition variable; every change is persisted before it is
+published (entry.py), so what a client sees is never ahead of what a restart would resume. Reads
+(Get, List, ListRounds, Watch) use the published views only: they never wait for a write, even one
+that retries while storage is down.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterator
-from typing import TypeVar
-
-from google.protobuf.message import Message
 
 from labelloop.controller.clients import Stubs, call
 from labelloop.controller.dataset import fetch_view
-from labelloop.controller.entry import Entry
+from labelloop.controller.entry import DEFAULT_WRITE_RETRY_SECONDS, Entry
 from labelloop.controller.labelers import labeler_for
 from labelloop.controller.records import RecordStore, RoundRecord, now
 from labelloop.controller.threads import Runners
-from labelloop.controller.validation import check_against_dataset, check_config
-from labelloop.core import metrics, names, paging
+from labelloop.controller.validation import check_against_dataset, check_config, check_display_name
+from labelloop.core import layout, metrics, names, paging
 from labelloop.core.api import TERMINAL_EXPERIMENT_STATES, enum_name
 from labelloop.core.errors import AlreadyExists, FailedPrecondition, NotFound
 from labelloop.core.storage import ObjectStore
 from labelloop.v1 import experiments_pb2, trainer_pb2
 
 log = logging.getLogger(__name__)
-M = TypeVar("M", bound=Message)
 
 RUNNING = experiments_pb2.EXPERIMENT_STATE_RUNNING
 PAUSED = experiments_pb2.EXPERIMENT_STATE_PAUSED
 CREATED = experiments_pb2.EXPERIMENT_STATE_CREATED
 CANCELLED = experiments_pb2.EXPERIMENT_STATE_CANCELLED
+FAILED = experiments_pb2.EXPERIMENT_STATE_FAILED
+FAULT = experiments_pb2.FAILURE_KIND_FAULT
+# Seconds a write of an experiment's record is retried before the experiment stops on the fault.
+WRITE_RETRY_ENV = "LABELLOOP_CONTROLLER_WRITE_RETRY_SECONDS"
+# Seconds DeleteExperiment waits for a cancelled experiment's runner to finish its step.
+DELETE_WAIT_SECONDS = 30.0
 
 
 def state_name(state: int) -> str:
@@ -40,13 +45,27 @@ def state_name(state: int) -> str:
 
 
 class Experiments:
-    def __init__(self, store: ObjectStore, stubs: Stubs, poll_seconds: float = 0.2, crash_at: str = ""):
+    def __init__(
+        self,
+        store: ObjectStore,
+        stubs: Stubs,
+        poll_seconds: float = 0.2,
+        crash_at: str = "",
+        write_retry_seconds: float | None = None,
+    ):
         self.store = store
         self.stubs = stubs
         self.records = RecordStore(store)
         self.runners = Runners(store, stubs, poll_seconds, crash_at)
         self._lock = threading.Condition()
+        self._views = threading.Condition()  # readers wait on this one, never on _lock
         self._entries: dict[str, Entry] = {}
+        if write_retry_seconds is None:
+            write_retry_seconds = float(os.environ.get(WRITE_RETRY_ENV, DEFAULT_WRITE_RETRY_SECONDS))
+        self.write_retry_seconds = write_retry_seconds
+
+    def _new_entry(self, experiment: experiments_pb2.Experiment, rounds: list[RoundRecord]) -> Entry:
+        return Entry(experiment, rounds, self.records, self._lock, self._views, self.write_retry_seconds)
 
     # Start-up ---------------------------------------------------------------------------------
 
@@ -55,7 +74,7 @@ class Experiments:
         for experiment_id in sorted(self.records.experiment_ids()):
             experiment = self.records.load_experiment(experiment_id)
             rounds = self.records.load_rounds(experiment_id, experiment.current_round + 1)
-            entry = Entry(experiment, rounds, self.records, self._lock)
+            entry = self._new_entry(experiment, rounds)
             self._entries[experiment_id] = entry
             _restore_gauges(experiment)
         for entry in self._entries.values():
@@ -74,23 +93,19 @@ class Experiments:
         return entry
 
     def get(self, name: str) -> experiments_pb2.Experiment:
-        entry = self._entry(name)
-        with self._lock:
-            return _copy(entry.experiment)
+        return self._entry(name).view()
 
     def list_experiments(
         self, page_size: int, page_token: str
     ) -> tuple[list[experiments_pb2.Experiment], str]:
-        with self._lock:
-            items = [_copy(self._entries[k].experiment) for k in sorted(self._entries)]
+        entries = dict(self._entries)  # a copy: create() may add one meanwhile
+        items = [entries[k].view() for k in sorted(entries)]
         return paging.paginate("experiments", items, page_size, page_token)
 
     def list_rounds(
         self, parent: str, page_size: int, page_token: str
     ) -> tuple[list[experiments_pb2.Round], str]:
-        entry = self._entry(parent)
-        with self._lock:
-            items = [_copy(r.round) for r in entry.rounds]
+        items = self._entry(parent).round_views()
         return paging.paginate(f"{parent}/rounds", items, page_size, page_token)
 
     # Create -----------------------------------------------------------------------------------
@@ -103,11 +118,17 @@ class Experiments:
         start: bool = False,
     ) -> experiments_pb2.Experiment:
         check_config(config)
+        check_display_name(display_name)
         if experiment_id:
             names.check_id(experiment_id, "experiment_id")
         else:
             experiment_id = names.new_id("exp-")
         name = f"experiments/{experiment_id}"
+        if self.store.exists(layout.deleted_experiment_key(experiment_id)):
+            raise AlreadyExists(
+                f"{name} was deleted, and its id stays taken (its trainer runs and snapshots carry it): "
+                "choose another experiment_id"
+            )
         if experiment_id in self._entries or self.records.experiment_exists(experiment_id):
             raise AlreadyExists(f"{name} already exists: choose another experiment_id")
         try:
@@ -130,9 +151,9 @@ class Experiments:
         with self._lock:
             if experiment_id in self._entries:
                 raise AlreadyExists(f"{name} already exists: choose another experiment_id")
-            entry = Entry(experiment, [], self.records, self._lock)
+            entry = self._new_entry(experiment, [])
+            entry.update(lambda _: None)  # written before anyone can see it
             self._entries[experiment_id] = entry
-            entry.commit()
         log.info("created %s on %s", name, config.dataset)
         return self.start(name) if start else self.get(name)
 
@@ -142,56 +163,63 @@ class Experiments:
         entry = self._entry(name)
         with self._lock:
             if entry.state == RUNNING:
-                return _copy(entry.experiment)  # starting twice is harmless
+                return entry.view()  # starting twice is harmless
             if entry.state != CREATED:
                 raise FailedPrecondition(
                     f"{name} is {state_name(entry.state)}: only a CREATED experiment can be started "
                     "(use ResumeExperiment for a paused one)"
                 )
-            first = RoundRecord.first_step(name, 0)
-            entry.experiment.state = RUNNING
-            entry.experiment.current_round = 0
-            entry.experiment.current_stage = experiments_pb2.ROUND_STAGE_SNAPSHOT
-            entry.commit(first)
+
+            def start(experiment: experiments_pb2.Experiment) -> None:
+                experiment.state = RUNNING
+                experiment.current_round = 0
+                experiment.current_stage = experiments_pb2.ROUND_STAGE_SNAPSHOT
+
+            entry.update(start, RoundRecord.first_step(name, 0))
             self.runners.spawn(entry)
-            return _copy(entry.experiment)
+            return entry.view()
 
     def pause(self, name: str) -> experiments_pb2.Experiment:
         entry = self._entry(name)
         with self._lock:
             if entry.state == PAUSED:
-                return _copy(entry.experiment)
+                return entry.view()
             if entry.state != RUNNING:
                 raise FailedPrecondition(f"{name} is {state_name(entry.state)}: only a RUNNING one can pause")
-            entry.experiment.state = PAUSED  # the runner stops after the step in progress
-            entry.experiment.status_message = "paused"
-            entry.commit()
+            # The runner stops after the step in progress.
+            entry.update(lambda experiment: _set(experiment, PAUSED, "paused"))
             metrics.EXPERIMENT_STATE.labels(entry.id).set(0)
-            return _copy(entry.experiment)
+            return entry.view()
 
     def resume(self, name: str) -> experiments_pb2.Experiment:
+        """Runs a PAUSED experiment again, or one that stopped on a fault (FAILED, failure_kind FAULT):
+        its step in progress is replayed, and steps are idempotent (request ids), so no finished
+        effect is repeated."""
         entry = self._entry(name)
         with self._lock:
             if entry.state == RUNNING:
-                return _copy(entry.experiment)
-            if entry.state != PAUSED:
+                return entry.view()
+            if entry.state == FAILED and entry.experiment.failure_kind != FAULT:
                 raise FailedPrecondition(
-                    f"{name} is {state_name(entry.state)}: only a PAUSED experiment can be resumed"
+                    f"{name} FAILED for good, not on a passing fault, so resuming would fail again: "
+                    f"{entry.experiment.status_message}"
                 )
-            entry.experiment.state = RUNNING
-            entry.experiment.status_message = ""
-            entry.commit()
+            if entry.state not in (PAUSED, FAILED):
+                raise FailedPrecondition(
+                    f"{name} is {state_name(entry.state)}: only a PAUSED experiment, or one that "
+                    "stopped on a fault (FAILED with failure_kind FAULT), can be resumed"
+                )
+            entry.update(lambda experiment: _set(experiment, RUNNING, ""))
+            log.info("resumed %s at round %d", name, entry.experiment.current_round)
             self.runners.spawn(entry)
-            return _copy(entry.experiment)
+            return entry.view()
 
     def cancel(self, name: str) -> experiments_pb2.Experiment:
         entry = self._entry(name)
         with self._lock:
             if entry.state in TERMINAL_EXPERIMENT_STATES:
                 raise FailedPrecondition(f"{name} already ended ({state_name(entry.state)})")
-            entry.experiment.state = CANCELLED
-            entry.experiment.status_message = "cancelled"
-            entry.commit()
+            entry.update(lambda experiment: _set(experiment, CANCELLED, "cancelled"))
             metrics.EXPERIMENT_STATE.labels(entry.id).set(0)
             operation = _running_operation(entry)
         if operation:
@@ -209,6 +237,36 @@ class Experiments:
         except Exception as error:  # the experiment is cancelled either way; the runner ignores the op
             log.warning("could not cancel %s: %s", operation, error)
 
+    def delete(self, name: str, force: bool = False) -> None:
+        """Removes the experiment's folder (records, models, scores, tasks, exports); the id stays
+        taken (layout.deleted_experiment_key). A RUNNING or PAUSED one needs force: it is cancelled
+        first, and deleted once its runner has finished the step in progress."""
+        entry = self._entry(name)
+        if entry.state in (RUNNING, PAUSED):
+            if not force:
+                raise FailedPrecondition(
+                    f"{name} is {state_name(entry.state)}: cancel it first, or delete it with force "
+                    "(labelloop experiments delete --force)"
+                )
+            self.cancel(name)
+        runner = entry.thread
+        if runner is not None:
+            runner.join(DELETE_WAIT_SECONDS)  # no record write may follow the deletion
+            if runner.is_alive():
+                raise FailedPrecondition(f"{name} is still finishing its step: delete it again in a minute")
+        with self._lock:
+            if self._entries.get(entry.id) is not entry:
+                raise NotFound(f"experiment {name!r} was deleted meanwhile")
+            entry.fault_unrecorded = False  # nor may a stop on a fault be recorded after it (entry.py)
+            tombstone = layout.deleted_experiment_key(entry.id)
+            self.store.delete(layout.experiment_key(entry.id))  # first: a restart no longer loads it
+            self.store.put_json(tombstone, {"name": name, "dataset": entry.experiment.config.dataset})
+            removed = [k for k in self.store.list(layout.experiment_prefix(entry.id)) if k != tombstone]
+            for key in removed:
+                self.store.delete(key)
+            del self._entries[entry.id]
+        log.info("deleted %s (%d objects)", name, len(removed) + 1)
+
     # Watch ------------------------------------------------------------------------------------
 
     def watch(
@@ -219,13 +277,15 @@ class Experiments:
         entry = self._entry(name)
         seen = -1
         while active():
-            with self._lock:
+            if self._entries.get(entry.id) is not entry:
+                raise NotFound(f"{name} was deleted")
+            with self._views:
                 if entry.version == seen:
-                    self._lock.wait(timeout=1.0)
+                    self._views.wait(timeout=1.0)
                     if entry.version == seen:
                         continue
                 seen = entry.version
-                experiment, current = _copy(entry.experiment), _copy(entry.current_round())
+                experiment, current = entry.view(), entry.current_round_view()
             yield experiment, current
             if experiment.state in TERMINAL_EXPERIMENT_STATES:
                 return
@@ -257,7 +317,7 @@ def _restore_gauges(experiment: experiments_pb2.Experiment) -> None:
         metrics.EXPERIMENT_BUDGET_LEFT.labels(experiment_id).set(budget - experiment.labels_used)
 
 
-def _copy(message: M) -> M:
-    clone = type(message)()
-    clone.CopyFrom(message)
-    return clone
+def _set(experiment: experiments_pb2.Experiment, state: int, message: str) -> None:
+    experiment.state = state  # type: ignore[assignment]
+    experiment.status_message = message
+    experiment.failure_kind = experiments_pb2.FAILURE_KIND_UNSPECIFIED

@@ -11,7 +11,7 @@ from labelloop.controller.clients import call
 from labelloop.controller.context import RoundContext
 from labelloop.controller.records import RoundRecord
 from labelloop.controller.training import is_lost, progress_text
-from labelloop.core.errors import FailedPrecondition, NotFound
+from labelloop.core.errors import FailedPrecondition, NotFound, Unavailable
 from labelloop.v1 import experiments_pb2, trainer_pb2
 
 log = logging.getLogger(__name__)
@@ -50,12 +50,13 @@ def retry_lost(
     next_attempt: Callable[[], None],
 ) -> None:
     """After an operation that did not succeed: raises FailedPrecondition when it failed on its own
-    merits or `attempt` was the last; otherwise calls `next_attempt` (which bumps the record's attempt
-    counter) and commits. Lock taken here."""
+    merits; otherwise calls `next_attempt` (which bumps the record's attempt counter) and commits.
+    When `attempt` was the last, it still prepares the next attempt, then raises Unavailable: the
+    experiment stops on a fault that ResumeExperiment retries with a fresh run. Lock taken here."""
     ctx.check_cancelled()
     why = "the trainer lost the operation" if operation is None else operation.error.message
     name = "" if operation is None else operation.name
-    if not is_lost(operation) or attempt + 1 >= training.MAX_TRAIN_ATTEMPTS:
+    if not is_lost(operation):
         raise FailedPrecondition(
             f"{what} failed: {why or 'no reason given'}" + (f" (operation {name})" if name else "")
         )
@@ -64,3 +65,8 @@ def retry_lost(
         next_attempt()
         record.round.progress_message = f"retrying {what}: {why}"
         ctx.commit(record)
+    if attempt + 1 >= training.MAX_TRAIN_ATTEMPTS:
+        raise Unavailable(
+            f"{what}: the trainer lost {attempt + 1} runs in a row ({why}); once the trainer is healthy, "
+            "ResumeExperiment starts another run"
+        )

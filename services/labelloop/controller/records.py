@@ -59,6 +59,10 @@ class RoundRecord:
     embedding_operation: str = ""
     embed_attempt: int = 0
     initial_ids: list[str] = field(default_factory=list)
+    # The round's labeling report (LabelingReport as JSON, controller/consensus.py), and the Parquet
+    # of CROWDLAB's consensus labels the round trains on ("" = the snapshot's majority vote).
+    labeling_report: dict[str, Any] = field(default_factory=dict)
+    consensus_labels_uri: str = ""
 
     def array(self, name: str) -> common_pb2.ArrayRef | None:
         data = self.arrays.get(name)
@@ -78,6 +82,8 @@ class RoundRecord:
             "embedding_operation": self.embedding_operation,
             "embed_attempt": self.embed_attempt,
             "initial_ids": self.initial_ids,
+            "labeling_report": self.labeling_report,
+            "consensus_labels_uri": self.consensus_labels_uri,
         }
 
     @classmethod
@@ -104,6 +110,8 @@ class RoundRecord:
             embedding_operation=str(data.get("embedding_operation", "")),
             embed_attempt=int(data.get("embed_attempt", 0)),
             initial_ids=list(data.get("initial_ids", [])),
+            labeling_report=dict(data.get("labeling_report", {})),
+            consensus_labels_uri=str(data.get("consensus_labels_uri", "")),
         )
 
 

@@ -16,10 +16,13 @@ from labelloop.controller import arrays, held_out
 from labelloop.controller.batches import attach_embeddings, explain_failure
 from labelloop.controller.clients import Interrupted, call
 from labelloop.controller.cold_start import first_set_ids
+from labelloop.controller.consensus import assess_round, report_to_json
 from labelloop.controller.context import RoundContext
 from labelloop.controller.dataset import DatasetView, fetch_view
 from labelloop.controller.ids import derived_seed, initial_labels_request_id, label_request_id, snapshot_id
-from labelloop.controller.labelers import Labeler, LabelingContext, LabelRequest, labeler_for
+from labelloop.controller.label_step import batch_predictions, labeling_context, pause_for_labels
+from labelloop.controller.labelers import Labeler, LabelRequest, labeler_for
+from labelloop.controller.labelers.rules import DeadlinePassed
 from labelloop.controller.labelset import LabelSet
 from labelloop.controller.operations import await_operation, retry_lost
 from labelloop.controller.records import RoundRecord, now, stage_key
@@ -76,6 +79,8 @@ def run_rounds(context: RoundContext) -> None:
                     runner.steps[stage](record)
         except Interrupted:
             log.info("stopped in the middle of a step; it is replayed on resume")
+        except DeadlinePassed as error:  # nothing labeled in time: wait for people, do not fail
+            pause_for_labels(context, str(error))
         except LabelLoopError as error:
             fail(context, str(error))
         except Exception as error:
@@ -186,24 +191,8 @@ class RoundRunner:
         return self._snapshot_labels[number]
 
     def _ask_labeler(self, record: RoundRecord, request: LabelRequest) -> int:
-        def wait_started() -> float:
-            with self.ctx.lock:
-                if not record.label_wait_started:
-                    record.label_wait_started = self.ctx.clock()
-                    self.ctx.commit(record)
-                return record.label_wait_started
-
-        context = LabelingContext(
-            experiment_id=self.id,
-            labels=self.labels,
-            view=self.view,
-            wait_started=wait_started,
-            progress=lambda message: self._progress(record, message),
-            interrupted=self.ctx.interrupted,
-            clock=self.ctx.clock,
-            sleep=self.ctx.sleep,
-            poll_seconds=self.ctx.poll_seconds,
-        )
+        progress = lambda message: self._progress(record, message)  # noqa: E731
+        context = labeling_context(self.ctx, record, self.labels, self.view, progress)
         return self.labeler.label(request, context)
 
     # SNAPSHOT ---------------------------------------------------------------------------------
@@ -215,8 +204,15 @@ class RoundRunner:
             self._initial_labels(record)
         snapshot = self.labels.create_snapshot(snapshot_id(self.id, number))
         self._snapshots[number] = snapshot
+        assessed = time.perf_counter()
+        report, consensus_labels = assess_round(self.ctx, self.config, self.view.classes, snapshot, number)
+        consensus_seconds = time.perf_counter() - assessed
+        metrics.STAGE_SECONDS.labels(self.id, "consensus").observe(consensus_seconds)
         with self.ctx.lock:
+            record.labeling_report, record.consensus_labels_uri = report_to_json(report), consensus_labels
+            record.round.stage_seconds["consensus"] = consensus_seconds  # a part of snapshot, as fit of train
             record.label_wait_started = 0.0  # the initial labels' wait is over
+            record.round.labels_awaited = 0
             del record.round.selected_example_ids[:]  # they showed the initial set while it was labeled
             record.round.snapshot = snapshot.name
             record.round.labeled_count = snapshot.labeled_count
@@ -237,6 +233,8 @@ class RoundRunner:
             request_id=initial_labels_request_id(self.id),
             seed=(self.config.seed, 0, 1),
             experiment_seed=self.config.seed,
+            round=0,
+            first_set=True,
         )
         self._ask_labeler(record, request)
 
@@ -254,6 +252,7 @@ class RoundRunner:
             self.config.seed,
             self.ctx.store.uri(layout.round_prefix(self.id, number)),
         )
+        request.labels_uri = record.consensus_labels_uri  # CROWDLAB's consensus, if this round has one
         operation = call(
             self.ctx.stubs.trainer.CreateTrainingRun,
             request,
@@ -415,10 +414,7 @@ class RoundRunner:
         request.batch_method = self.config.batch_method
         prefix = layout.round_prefix(self.id, number)
         if unlabeled is not None:
-            split = arrays.SplitArrays(unlabeled, labeled)
-            attach_embeddings(
-                self.ctx.store, request, record.array("pool_embeddings"), split, labeled_ids, prefix
-            )
+            attach_embeddings(request, record.array("pool_embeddings"), bool(labeled_ids))
         try:
             response = call(
                 self.ctx.stubs.selector.SelectBatch,
@@ -448,9 +444,13 @@ class RoundRunner:
         metrics.EXPERIMENT_AWAITING.labels(self.id).set(len(chosen))
 
     def _pending(self, record: RoundRecord, labeled: set[str]) -> set[str]:
-        """Examples selected in earlier rounds that still have no label."""
+        """Examples handed to labelers before (earlier rounds' batches and the first labeled set)
+        that had no label at the snapshot: people may still label them, so they are not chosen again."""
         earlier = self.ctx.earlier_rounds(record.round.number)
-        return {i for r in earlier for i in r.selected_example_ids if i not in labeled}
+        first = self.ctx.round(0)
+        handed_out = {i for r in earlier for i in r.selected_example_ids}
+        handed_out.update(first.initial_ids if first is not None else ())
+        return handed_out - labeled
 
     # LABEL ------------------------------------------------------------------------------------
 
@@ -467,13 +467,20 @@ class RoundRunner:
             counts_before=counts_before,
             relabel=bool(record.relabel_ids),
             experiment_seed=self.config.seed,
+            round=number,
+            predictions=lambda: batch_predictions(
+                self.ctx.store, record, self.experiment.name, self.view.classes, selected
+            ),
         )
         labels_used = self._ask_labeler(record, request)
-        newly_labeled = len(set(selected) - set(record.relabel_ids))
+        # People may label part of a batch (quorum, deadline) and late labels of earlier rounds: count
+        # the labeled examples in the log rather than assume the whole batch.
+        labeled = {a.example_id for a in self.labels.annotations()}
         with self.ctx.lock:
             experiment = self.experiment
             experiment.labels_used = labels_used
-            experiment.labeled_count = record.round.labeled_count + newly_labeled
+            experiment.labeled_count = len(labeled)
+            record.round.labels_awaited = 0
             self._advance(record, started, DONE)
             self._finish_round(record)
             following = RoundRecord.first_step(experiment.name, number + 1)

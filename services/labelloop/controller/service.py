@@ -40,6 +40,10 @@ class ExperimentServicer(experiments_pb2_grpc.ExperimentServiceServicer):
     def CancelExperiment(self, request: pb.CancelExperimentRequest, context: grpc.ServicerContext):
         return pb.CancelExperimentResponse(experiment=self.experiments.cancel(request.name))
 
+    def DeleteExperiment(self, request: pb.DeleteExperimentRequest, context: grpc.ServicerContext):
+        self.experiments.delete(request.name, force=request.force)
+        return pb.DeleteExperimentResponse()
+
     def ListRounds(self, request: pb.ListRoundsRequest, context: grpc.ServicerContext):
         rounds, token = self.experiments.list_rounds(request.parent, request.page_size, request.page_token)
         return pb.ListRoundsResponse(rounds=rounds, next_page_token=token)

@@ -14,7 +14,19 @@ from labelloop.controller.labelers import labeler_for
 from labelloop.core import names
 from labelloop.core.api import defined_values
 from labelloop.core.errors import FailedPrecondition, InvalidArgument
+from labelloop.core.hparams import check_offline_checkpoints, check_trainer_config, offline_setting
 from labelloop.v1 import common_pb2, experiments_pb2, trainer_pb2
+
+MAX_DISPLAY_NAME_LENGTH = 256
+MAX_INITIAL_IDS = 100_000
+MAX_EXAMPLE_ID_LENGTH = 1024
+
+
+def check_display_name(display_name: str) -> None:
+    if len(display_name) > MAX_DISPLAY_NAME_LENGTH:
+        raise InvalidArgument(
+            f"display_name is {len(display_name)} characters: at most {MAX_DISPLAY_NAME_LENGTH}"
+        )
 
 
 def check_config(config: experiments_pb2.ExperimentConfig) -> str:
@@ -45,17 +57,27 @@ def check_config(config: experiments_pb2.ExperimentConfig) -> str:
         config.labeled_probabilities, experiments_pb2.LabeledProbabilities, "config.labeled_probabilities"
     )
     check_enum(config.trainer.mode, trainer_pb2.TrainingMode, "config.trainer.mode")
-    if config.trainer.fine_tune_from_labels < 0:
-        raise InvalidArgument(
-            f"config.trainer.fine_tune_from_labels={config.trainer.fine_tune_from_labels} must be >= 0 "
-            "(0: never switch to fine-tuning)"
-        )
+    # The trainer's own checks of its config (hyperparameters, checkpoints), before a label is bought.
+    check_trainer_config(config.trainer, "config.trainer")
+    # Offline (HF_HUB_OFFLINE or LABELLOOP_OFFLINE in the controller's environment), a hub name would
+    # fail in the trainer's first job: refused here with the offline alternatives.
+    check_offline_checkpoints(config.trainer, "config.trainer", offline_setting())
     labeler_for(config).check()
     return dataset_id
 
 
 def check_initial(initial: experiments_pb2.InitialLabels) -> None:
     """Exactly one of per_class, example_ids, count; selection only with count."""
+    if len(initial.example_ids) > MAX_INITIAL_IDS:
+        raise InvalidArgument(
+            f"config.initial_labels.example_ids names {len(initial.example_ids)} examples: at most "
+            f"{MAX_INITIAL_IDS}"
+        )
+    if long := [i for i, e in enumerate(initial.example_ids) if len(e) > MAX_EXAMPLE_ID_LENGTH]:
+        raise InvalidArgument(
+            f"config.initial_labels.example_ids {long[:10]} are longer than {MAX_EXAMPLE_ID_LENGTH} "
+            "characters: no example id is"
+        )
     if initial.per_class < 0 or initial.count < 0:
         raise InvalidArgument(
             f"config.initial_labels: per_class={initial.per_class} and count={initial.count} must be >= 0"

@@ -15,12 +15,20 @@ from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from labelloop.v1 import (
     dataset_store_pb2,
     experiments_pb2,
+    labeling_pb2,
     scorer_pb2,
     selector_pb2,
     trainer_pb2,
 )
 
-_SERVICE_MODULES = (dataset_store_pb2, trainer_pb2, scorer_pb2, selector_pb2, experiments_pb2)
+_SERVICE_MODULES = (
+    dataset_store_pb2,
+    trainer_pb2,
+    scorer_pb2,
+    selector_pb2,
+    experiments_pb2,
+    labeling_pb2,
+)
 
 
 def enum_prefix(enum_type: EnumTypeWrapper) -> str:

@@ -8,6 +8,8 @@ read_example_ids takes another error type for arrays that another service, not t
 
 from __future__ import annotations
 
+import math
+import tokenize
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -20,6 +22,8 @@ from labelloop.v1 import common_pb2
 
 # Probability rows must sum to 1 within this (float32 softmax outputs are off by ~1e-7).
 SUM_TOLERANCE = 1e-3
+# What numpy's .npy header parser raises on a forged header (it reads the header as Python literals).
+_HEADER_ERRORS = (SyntaxError, tokenize.TokenError, TypeError, KeyError, OverflowError, UnicodeDecodeError)
 # Rows per chunk when streaming a probability array to find its predicted classes, per 16 columns.
 ARGMAX_CHUNK_ROWS = 65536 * 16
 
@@ -46,14 +50,47 @@ def open_array(store: ObjectStore, ref: common_pb2.ArrayRef, name: str, ndim: in
     if not ref.uri:
         raise InvalidArgument(f"{name}.uri is empty: set it to the URI of a stored .npy array")
     key = store.ref_to_key(ref.uri)
-    shape, dtype, offset = store.array_header(key)
+    try:
+        shape, dtype, offset = store.array_header(key)
+    except LabelLoopError:
+        raise
+    except _HEADER_ERRORS as error:  # numpy parses the header as Python literal text
+        raise InvalidArgument(f"{ref.uri} is not a .npy array: its header does not parse ({error})") from None
+    except Exception as error:
+        if _past_the_end(error):  # S3 refuses even the header's range of an empty object
+            raise InvalidArgument(f"{ref.uri} is not a .npy array: it is empty") from None
+        raise
     if len(shape) != ndim:
         raise InvalidArgument(f"{name} ({ref.uri}) has shape {list(shape)}: it must be {ndim}-D")
     if list(ref.shape) and tuple(ref.shape) != shape:
         raise InvalidArgument(
             f"{name}.shape says {list(ref.shape)} but {ref.uri} holds {list(shape)}: fix or omit the shape"
         )
+    if dtype.hasobject or dtype.kind not in "biuf":
+        raise InvalidArgument(f"{name} ({ref.uri}) has dtype {dtype}: store plain numbers (float or int)")
+    size = math.prod(shape) * dtype.itemsize  # Python ints: a forged header cannot overflow them
+    if size and not _has_byte(store, key, offset + size - 1):  # the data's last byte
+        raise InvalidArgument(
+            f"{name} ({ref.uri}) is truncated: its header says {list(shape)} {dtype} ({size} bytes of data) "
+            "but the file is shorter; store the whole array again"
+        )
     return StoredArray(name, ref.uri, key, shape, dtype, offset, ref.example_ids_uri)
+
+
+def _has_byte(store: ObjectStore, key: str, position: int) -> bool:
+    try:
+        return len(store.get_range(key, position, 1)) == 1
+    except LabelLoopError:
+        raise
+    except Exception as error:
+        if _past_the_end(error):
+            return False
+        raise
+
+
+def _past_the_end(error: Exception) -> bool:
+    """S3 answers a range that starts past an object's end with InvalidRange (a file just reads less)."""
+    return getattr(error, "code", "") == "InvalidRange"
 
 
 def read_example_ids(
@@ -69,7 +106,12 @@ def read_example_ids(
     name: what the ids belong to, for messages. error: InvalidArgument when the caller supplied the
     array, e.g. FailedPrecondition when another service wrote it.
     """
-    ids = store.get_json(store.ref_to_key(ids_uri))
+    try:
+        ids = store.get_json(store.ref_to_key(ids_uri))
+    except (ValueError, UnicodeDecodeError):  # JSONDecodeError is a ValueError
+        raise error(
+            f"{name}.example_ids_uri {ids_uri} is not JSON: store a JSON list of example ids"
+        ) from None
     if not isinstance(ids, list):
         raise error(f"{name}.example_ids_uri must name a JSON list of example ids")
     if rows is not None and len(ids) != rows:

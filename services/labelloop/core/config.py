@@ -30,6 +30,31 @@ class StorageConfig:
     secret_key: str = ""
     secure: bool = False  # s3: use HTTPS
     region: str = ""
+    # s3: "host:port" that browsers reach the same server at (an Ingress, a published port), for the
+    # presigned image links handed to people; empty: links name `endpoint`. Used for signing only.
+    public_endpoint: str = ""
+    public_secure: bool = False  # s3: the public endpoint is HTTPS
+
+
+def _truthy(text: str) -> bool:
+    return text.lower() in ("1", "true", "yes")
+
+
+def public_endpoint(text: str, secure: str) -> dict[str, Any]:
+    """StorageConfig's public_endpoint and public_secure from LABELLOOP_S3_PUBLIC_ENDPOINT.
+
+    A URL names the scheme browsers use ("https://images.example.com"); a bare "host:port" is reached
+    like the internal endpoint (LABELLOOP_S3_SECURE)."""
+    text = text.strip()
+    if not text:
+        return {"public_endpoint": "", "public_secure": False}
+    scheme, _, rest = text.rpartition("://")
+    host = rest.rstrip("/")
+    if scheme not in ("", "http", "https") or not host or "/" in host:
+        raise InvalidArgument(
+            f"LABELLOOP_S3_PUBLIC_ENDPOINT={text!r}: use host[:port] or http(s)://host[:port], without a path"
+        )
+    return {"public_endpoint": host, "public_secure": scheme == "https" if scheme else _truthy(secure)}
 
 
 @dataclass(frozen=True)
@@ -50,6 +75,9 @@ class Settings:
     cache_dir: Path = Path(os.path.expanduser("~/.cache/labelloop"))
     # How the trainer runs jobs: "local" (a worker process) or "kubernetes" (batch/v1 Jobs).
     trainer_executor: str = "local"
+    # The controller's HTTP endpoint for Label Studio's webhooks (they only wake its reconciliation
+    # early); 0 starts none: Label Studio experiments then rely on periodic reconciliation alone.
+    webhook_port: int = 0
 
     def address_of(self, service: str) -> str:
         return getattr(self, f"{service}_address")
@@ -77,8 +105,9 @@ class Settings:
             bucket=get("S3_BUCKET", "labelloop"),
             access_key=get("S3_ACCESS_KEY"),
             secret_key=get("S3_SECRET_KEY"),
-            secure=get("S3_SECURE", "false").lower() in ("1", "true", "yes"),
+            secure=_truthy(get("S3_SECURE", "false")),
             region=get("S3_REGION"),
+            **public_endpoint(get("S3_PUBLIC_ENDPOINT"), get("S3_SECURE", "false")),
         )
         defaults = cls()
         return cls(
@@ -95,6 +124,7 @@ class Settings:
             log_format=get("LOG_FORMAT", "json"),
             cache_dir=Path(get("CACHE_DIR", str(defaults.cache_dir))).absolute(),
             trainer_executor=get("TRAINER_EXECUTOR", "local"),
+            webhook_port=int(get("WEBHOOK_PORT", "0")),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -109,6 +139,9 @@ class Settings:
             "LABELLOOP_S3_SECRET_KEY": s.secret_key,
             "LABELLOOP_S3_SECURE": str(s.secure).lower(),
             "LABELLOOP_S3_REGION": s.region,
+            "LABELLOOP_S3_PUBLIC_ENDPOINT": (
+                f"{'https' if s.public_secure else 'http'}://{s.public_endpoint}" if s.public_endpoint else ""
+            ),
             "LABELLOOP_STORE_ADDRESS": self.store_address,
             "LABELLOOP_TRAINER_ADDRESS": self.trainer_address,
             "LABELLOOP_SCORER_ADDRESS": self.scorer_address,
@@ -119,6 +152,7 @@ class Settings:
             "LABELLOOP_LOG_FORMAT": self.log_format,
             "LABELLOOP_CACHE_DIR": str(self.cache_dir),
             "LABELLOOP_TRAINER_EXECUTOR": self.trainer_executor,
+            "LABELLOOP_WEBHOOK_PORT": str(self.webhook_port),
         }
 
     def with_storage(self, **changes: Any) -> Settings:

@@ -93,6 +93,12 @@ def experiment_key(experiment_id: str) -> str:
     return f"{experiment_prefix(experiment_id)}experiment.json"
 
 
+def deleted_experiment_key(experiment_id: str) -> str:
+    """What is left of a deleted experiment: its id stays taken, since trainer runs, snapshots and
+    annotation requests in the dataset carry it and a new experiment would find them."""
+    return f"{experiment_prefix(experiment_id)}deleted.json"
+
+
 def round_key(experiment_id: str, number: int) -> str:
     """A round's record, rewritten after every step of the round."""
     return f"{experiment_prefix(experiment_id)}rounds/{number}.json"
@@ -101,6 +107,17 @@ def round_key(experiment_id: str, number: int) -> str:
 def round_prefix(experiment_id: str, number: int) -> str:
     """Folder of a round's artifacts: the trainer's output (model, probabilities) and the scores."""
     return f"{experiment_prefix(experiment_id)}rounds/{number}/"
+
+
+def labeling_tasks_prefix(experiment_id: str) -> str:
+    """The labeling queue's task boards of an experiment, one JSON per round (controller/labeling)."""
+    return f"{experiment_prefix(experiment_id)}tasks/"
+
+
+def labeling_tasks_key(experiment_id: str, number: int, batch: str) -> str:
+    """One batch's tasks (batch "selected", or "initial" for round 0's first labeled set): the
+    examples to label, their predictions, and every lease given out."""
+    return f"{labeling_tasks_prefix(experiment_id)}round-{number:06d}-{batch}.json"
 
 
 # A training run's output folder (a round's folder when the controller starts the run) ---------------
@@ -127,6 +144,35 @@ def embeddings_key(output_prefix: str, split: str) -> str:
     return f"{output_prefix}{split}_embeddings.npy"
 
 
+def predictions_key(output_prefix: str, extension: str) -> str:
+    """A prediction run's table of new examples' predicted labels and probabilities ("parquet", "csv")."""
+    return f"{output_prefix}predictions.{extension}"
+
+
+def upload_key(upload_id: str, filename: str) -> str:
+    """A file a client uploads for a service to read, e.g. `labelloop predict --on-trainer`'s input."""
+    return f"uploads/{upload_id}/{filename}"
+
+
 def scores_prefix(round_folder: str) -> str:
     """Where the scorer writes a round's unlabeled_scores.npy and labeled_scores.npy."""
     return f"{round_folder}scores/"
+
+
+# Labeling reports and exports (written by the controller, CROWDLAB outputs by the scorer) ----------
+
+
+def labeling_prefix(experiment_id: str, number: int) -> str:
+    """A round's labeling report: consensus of the labels the round's model trains on (report.json,
+    consensus.parquet, annotators.parquet; labels.parquet when CROWDLAB's consensus is trained on)."""
+    return f"{round_prefix(experiment_id, number)}labeling/"
+
+
+def labeling_report_key(experiment_id: str, number: int) -> str:
+    """The round's LabelingReport as JSON (proto field names)."""
+    return f"{labeling_prefix(experiment_id, number)}report.json"
+
+
+def export_prefix(experiment_id: str, export_id: str) -> str:
+    """One export of an experiment's labeled data set (labels, annotations, annotators)."""
+    return f"{experiment_prefix(experiment_id)}exports/{export_id}/"

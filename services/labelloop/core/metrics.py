@@ -25,6 +25,7 @@ from prometheus_client import (
 )
 
 from labelloop.core.errors import LabelLoopError
+from labelloop.core.faults import describe, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -151,11 +152,16 @@ def _code_of(context: grpc.ServicerContext, code: grpc.StatusCode) -> str:
 def _abort(error: BaseException, context: grpc.ServicerContext, method: str) -> grpc.StatusCode:
     """Answers the RPC with the status that fits the error; never returns normally."""
     if isinstance(error, LabelLoopError):
+        # The caller's mistake or a passing condition, not ours: one line, no traceback.
+        log.warning("%s answered %s: %s", method, error.code.name, error)
         context.abort(error.code, str(error))
     if isinstance(error, GeneratorExit):
         raise error  # the client went away from a stream
     if _code_set(context) not in (None, grpc.StatusCode.OK):
         raise error  # the servicer already aborted with its own status
+    if is_transient(error):  # e.g. the object store unreachable: the caller may retry, nothing is wrong
+        log.warning("%s answered UNAVAILABLE: %s", method, describe(error))
+        context.abort(grpc.StatusCode.UNAVAILABLE, f"{method} cannot complete now, retry: {describe(error)}")
     log.exception("unexpected error in %s", method)
     context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method}: {type(error).__name__}: {error}")
     raise AssertionError("unreachable")
@@ -278,4 +284,38 @@ STORE_EXAMPLES_INGESTED = Counter(
     "labelloop_store_examples_ingested_total",
     "Examples ingested into datasets.",
     registry=STORE_REGISTRY,
+)
+SCORER_ASSESS_SECONDS = Histogram(
+    "labelloop_scorer_label_assessment_duration_seconds",
+    "Time to assess one labeled set with CROWDLAB (AssessLabels).",
+    buckets=_STAGE_BUCKETS,
+    registry=SCORER_REGISTRY,
+)
+
+# Controller: labeling reports (CROWDLAB). Per experiment only: annotators are summarised, never a label.
+_QUALITY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+LABELING_ANNOTATORS = Gauge(
+    "labelloop_labeling_annotators",
+    "Annotators with labels in the latest labeling report.",
+    ["experiment"],
+    registry=CONTROLLER_REGISTRY,
+)
+LABELING_MEAN_CONSENSUS_QUALITY = Gauge(
+    "labelloop_labeling_mean_consensus_quality",
+    "Mean consensus quality of the labeled examples in the latest labeling report.",
+    ["experiment"],
+    registry=CONTROLLER_REGISTRY,
+)
+LABELING_MIN_ANNOTATOR_QUALITY = Gauge(
+    "labelloop_labeling_min_annotator_quality",
+    "Quality of the least reliable annotator in the latest labeling report.",
+    ["experiment"],
+    registry=CONTROLLER_REGISTRY,
+)
+LABELING_ANNOTATOR_QUALITY = Histogram(
+    "labelloop_labeling_annotator_quality",
+    "Annotator quality, one observation per annotator and labeling report.",
+    ["experiment"],
+    buckets=_QUALITY_BUCKETS,
+    registry=CONTROLLER_REGISTRY,
 )

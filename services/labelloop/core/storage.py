@@ -66,6 +66,16 @@ class ObjectStore(ABC):
     @abstractmethod
     def delete(self, key: str) -> None: ...
 
+    @abstractmethod
+    def presigned_url(self, key: str, expires_seconds: int) -> str:
+        """A link a browser can open without credentials until expires_seconds from now.
+
+        S3 gives a presigned GET URL naming StorageConfig.public_endpoint when set (the host browsers
+        reach), else the internal endpoint; a local folder gives its file:// URL (it never expires, and
+        only a browser on this machine can open it: serve the bytes instead where that matters).
+        NotFound if the object does not exist, so callers never hand out a dead link.
+        """
+
     def create_exclusive(self, key: str, data: bytes) -> bool:
         """Writes key only if it does not exist yet; returns whether it wrote.
 
@@ -258,12 +268,22 @@ class LocalStore(ObjectStore):
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 
+    def presigned_url(self, key: str, expires_seconds: int) -> str:
+        if not self.exists(key):
+            raise NotFound(f"object {self.uri(key)} does not exist")
+        return self.uri(key)
+
+
+# The region S3 servers without one (MinIO, SeaweedFS, Ceph) answer and sign with.
+DEFAULT_S3_REGION = "us-east-1"
+
 
 class S3Store(ObjectStore):
     """Any S3 server (MinIO, SeaweedFS, Ceph, AWS) through the `minio` client."""
 
     def __init__(self, config: StorageConfig):
         from minio import Minio
+        from minio.error import S3Error
 
         if not config.endpoint:
             raise InvalidArgument("LABELLOOP_S3_ENDPOINT is empty: set it to host:port of the S3 server")
@@ -275,9 +295,26 @@ class S3Store(ObjectStore):
             secure=config.secure,
             region=config.region or None,
         )
+        self.signer = self.client
+        if config.public_endpoint:
+            # Links for browsers name the public host: the signature covers the Host header. The region is
+            # given so that signing never asks the (possibly unreachable from here) public host for it.
+            self.signer = Minio(
+                config.public_endpoint,
+                access_key=config.access_key or None,
+                secret_key=config.secret_key or None,
+                secure=config.public_secure,
+                region=config.region or DEFAULT_S3_REGION,
+            )
         try:
             if not self.client.bucket_exists(self.bucket):
                 self.client.make_bucket(self.bucket)
+        except S3Error as error:
+            # Services starting together race to create the bucket: the loser's error is success.
+            if error.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise Unavailable(
+                    f"cannot use S3 bucket {self.bucket!r} at {config.endpoint}: {error.code} {error.message}"
+                ) from error
         except Exception as error:
             raise Unavailable(
                 f"cannot reach S3 bucket {self.bucket!r} at {config.endpoint}: {error}"
@@ -355,6 +392,19 @@ class S3Store(ObjectStore):
 
     def delete(self, key: str) -> None:
         self.client.remove_object(self.bucket, key)
+
+    def presigned_url(self, key: str, expires_seconds: int) -> str:
+        import datetime
+
+        if not 1 <= expires_seconds <= 7 * 24 * 3600:  # S3's limit for presigned URLs
+            raise InvalidArgument(f"expires_seconds must be 1 to 604800 (7 days), got {expires_seconds}")
+        if not self.exists(key):
+            raise NotFound(f"object {self.uri(key)} does not exist")
+        return str(
+            self.signer.presigned_get_object(
+                self.bucket, key, expires=datetime.timedelta(seconds=expires_seconds)
+            )
+        )
 
 
 def open_store(config: StorageConfig) -> ObjectStore:

@@ -6,6 +6,7 @@ import grpc
 
 from labelloop.core.api import service_name
 from labelloop.core.server import Registrar
+from labelloop.scorer.crowdlab import LabelAssessor
 from labelloop.scorer.scoring import Scorer
 from labelloop.v1 import scorer_pb2 as pb
 from labelloop.v1 import scorer_pb2_grpc as pb_grpc
@@ -14,8 +15,9 @@ SERVICE_NAME = service_name(pb)
 
 
 class ScorerServicer(pb_grpc.ScorerServiceServicer):
-    def __init__(self, scorer: Scorer):
+    def __init__(self, scorer: Scorer, assessor: LabelAssessor):
         self.scorer = scorer
+        self.assessor = assessor
 
     def ScoreExamples(
         self, request: pb.ScoreExamplesRequest, context: grpc.ServicerContext
@@ -37,10 +39,17 @@ class ScorerServicer(pb_grpc.ScorerServiceServicer):
             scored_count=result.scored_count,
         )
 
+    def AssessLabels(
+        self, request: pb.AssessLabelsRequest, context: grpc.ServicerContext
+    ) -> pb.AssessLabelsResponse:
+        return self.assessor.assess(request)
+
 
 def registrar(scorer: Scorer) -> Registrar:
+    assessor = LabelAssessor(scorer.store)
+
     def register(server: grpc.Server) -> list[str]:
-        pb_grpc.add_ScorerServiceServicer_to_server(ScorerServicer(scorer), server)
+        pb_grpc.add_ScorerServiceServicer_to_server(ScorerServicer(scorer, assessor), server)
         return [SERVICE_NAME]
 
     return register

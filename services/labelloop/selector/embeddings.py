@@ -2,6 +2,11 @@
 demand (batch.base.Embeddings): a pool of a million 1,280-d float32 rows is 5 GB, so only the rows a
 batch selector asks for are kept in memory, and the array is streamed chunk by chunk when it needs
 many of them.
+
+An embedding array either has the scores' rows (same examples, same order) or is any array whose
+example ids include every scored example, e.g. the round's one pool array holding unlabeled and
+labeled examples: each scored example's row is then found by its id (`row_map`), so the caller never
+writes a split copy of the pool's embeddings.
 """
 
 from __future__ import annotations
@@ -23,29 +28,44 @@ RANGED_READ_LIMIT = 4096
 RANGED_READ_FRACTION = 1 / 64
 
 
-def open_embeddings(
-    store: ObjectStore, ref: common_pb2.ArrayRef, name: str, rows: int | None, ids: list[str] | None
-) -> StoredArray:
-    """Opens a float [rows, dim] embedding array; checks it has `rows` rows and, when both lists
-    exist, the same example ids as the scores (`ids`) in the same order."""
+def open_by_id(
+    store: ObjectStore, ref: common_pb2.ArrayRef, name: str, ids: list[str] | None, what: str = "the scores"
+) -> tuple[StoredArray, list[str] | None, np.ndarray | None]:
+    """Opens a float [rows, dim] embedding array for the examples `ids` (None: all its rows).
+
+    Returns the array, its own example ids and, unless its rows are exactly `ids`, the row of each of
+    `ids` in it (int64). An array without example ids must have exactly the rows of `ids`."""
     array = open_array(store, ref, name, ndim=2)
     if array.dtype.kind != "f":
         raise InvalidArgument(f"{name} ({array.uri}) has dtype {array.dtype}: store embeddings as float")
     if array.shape[1] < 1:
         raise InvalidArgument(f"{name} ({array.uri}) has no columns")
-    if rows is not None and array.rows != rows:
-        raise InvalidArgument(
-            f"{name} has {array.rows} rows but the scores have {rows}: rows must be the same examples "
-            "in the same order"
-        )
     own_ids = read_ids(store, array)
-    if ids is not None and own_ids is not None and own_ids != ids:
-        first = next(i for i, (a, b) in enumerate(zip(own_ids, ids, strict=True)) if a != b)
+    if ids is None or own_ids == ids:
+        return array, own_ids, None
+    if own_ids is None:
+        if array.rows != len(ids):
+            raise InvalidArgument(
+                f"{name} has {array.rows} rows but {what} have {len(ids)}: rows must be the same examples "
+                "in the same order, or set its example_ids_uri so rows are found by example id"
+            )
+        return array, None, None
+    position = {example_id: row for row, example_id in enumerate(own_ids)}
+    if len(position) != len(own_ids):
+        raise InvalidArgument(f"{name} ({array.uri}) names an example twice in its example ids")
+    row_map = np.fromiter((position.get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
+    if (row_map < 0).any():
+        first = int(np.flatnonzero(row_map < 0)[0])
         raise InvalidArgument(
-            f"{name} row {first} is example {own_ids[first]!r} but the scores' row {first} is "
-            f"{ids[first]!r}: rows must be the same examples in the same order"
+            f"{name} has no row for example {ids[first]!r} (row {first} of {what}): give the embeddings "
+            "of every example, in the same order or named by the array's example ids"
         )
-    return array
+    return array, own_ids, row_map
+
+
+def read_rows(store: ObjectStore, array: StoredArray, rows: np.ndarray) -> np.ndarray:
+    """Some rows of a stored embedding array (any order), float32, checked finite."""
+    return StoredEmbeddings(store, array, row_map=np.asarray(rows, dtype=np.int64)).read(np.arange(len(rows)))
 
 
 def read_all(store: ObjectStore, array: StoredArray) -> np.ndarray:
@@ -57,18 +77,27 @@ def read_all(store: ObjectStore, array: StoredArray) -> np.ndarray:
 
 
 class StoredEmbeddings:
-    """The rows of a request: the stored unlabeled array, then (when labeled rows compete) the
-    labeled examples' embeddings, which are few and held in memory."""
+    """The rows of a request: the unlabeled rows of a stored array, then (when labeled rows compete)
+    the labeled examples' embeddings, which are few and held in memory. With `row_map`, request row i
+    is the stored array's row row_map[i] (the array holds other examples too); else row i."""
 
-    def __init__(self, store: ObjectStore, unlabeled: StoredArray, labeled: np.ndarray | None = None):
+    def __init__(
+        self,
+        store: ObjectStore,
+        unlabeled: StoredArray,
+        labeled: np.ndarray | None = None,
+        row_map: np.ndarray | None = None,
+    ):
         self.store = store
         self.unlabeled = unlabeled
+        self.row_map = row_map
+        self.unlabeled_rows = unlabeled.rows if row_map is None else len(row_map)
         # The caller checks that both have the same columns.
         self.labeled = labeled if labeled is not None else np.zeros((0, unlabeled.shape[1]), np.float32)
 
     @property
     def rows(self) -> int:
-        return self.unlabeled.rows + len(self.labeled)
+        return self.unlabeled_rows + len(self.labeled)
 
     @property
     def dim(self) -> int:
@@ -77,20 +106,47 @@ class StoredEmbeddings:
     def read(self, rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows, dtype=np.int64)
         out = np.empty((len(rows), self.dim), dtype=np.float32)
-        inside = rows < self.unlabeled.rows
-        out[~inside] = self.labeled[rows[~inside] - self.unlabeled.rows]
-        wanted = rows[inside]
+        inside = rows < self.unlabeled_rows
+        out[~inside] = self.labeled[rows[~inside] - self.unlabeled_rows]
+        out[inside] = self._stored(rows[inside] if self.row_map is None else self.row_map[rows[inside]])
+        return out
+
+    def _stored(self, wanted: np.ndarray) -> np.ndarray:
+        """Rows of the stored array, in the given order."""
         unique, where = np.unique(wanted, return_inverse=True)
         few = len(unique) <= max(RANGED_READ_LIMIT, self.unlabeled.rows * RANGED_READ_FRACTION)
         values = self._ranged(unique) if few else self._streamed(unique)
-        out[inside] = values[where]
-        return out
+        return values[where]
 
     def chunks(self, stop: int) -> Iterator[tuple[int, np.ndarray]]:
-        yield from _chunks(self.store, self.unlabeled, 0, min(stop, self.unlabeled.rows))
-        labeled_stop = stop - self.unlabeled.rows
+        unlabeled_stop = min(stop, self.unlabeled_rows)
+        if self.row_map is None:
+            yield from _chunks(self.store, self.unlabeled, 0, unlabeled_stop)
+        else:
+            yield from self._mapped_chunks(unlabeled_stop)
+        labeled_stop = stop - self.unlabeled_rows
         if labeled_stop > 0:
-            yield self.unlabeled.rows, self.labeled[:labeled_stop]
+            yield self.unlabeled_rows, self.labeled[:labeled_stop]
+
+    def _mapped_chunks(self, stop: int) -> Iterator[tuple[int, np.ndarray]]:
+        """Request rows 0..stop-1 in chunks. Rows mapped in ascending order (the unlabeled rows of a
+        pool array keep its order) are one ranged read of the span they cover; others are read
+        like any rows."""
+        assert self.row_map is not None
+        array = self.unlabeled
+        row_bytes = array.shape[1] * array.dtype.itemsize
+        chunk_rows = max(1, CHUNK_BYTES // row_bytes)
+        for first in range(0, stop, chunk_rows):
+            mapped = self.row_map[first : min(stop, first + chunk_rows)]
+            low, high = int(mapped.min()), int(mapped.max()) + 1
+            if (np.diff(mapped) > 0).all() and high - low <= 2 * len(mapped):
+                data = self.store.get_range(
+                    array.key, array.offset + low * row_bytes, (high - low) * row_bytes
+                )
+                span = np.frombuffer(data, dtype=array.dtype).reshape(high - low, self.dim)
+                yield first, _checked(span[mapped - low], array, low, mapped - low)
+            else:
+                yield first, self._stored(mapped)
 
     def _ranged(self, rows: np.ndarray) -> np.ndarray:
         """Sorted unique rows, one ranged read per run of consecutive rows."""

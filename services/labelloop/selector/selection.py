@@ -37,7 +37,7 @@ from labelloop.core.storage import ObjectStore
 from labelloop.selector.batch import batch_selector_for
 from labelloop.selector.batch.base import BatchRequest
 from labelloop.selector.batch.registry import DEFAULT_BATCH_METHOD
-from labelloop.selector.embeddings import StoredEmbeddings, open_embeddings, read_all
+from labelloop.selector.embeddings import StoredEmbeddings, open_by_id, read_all, read_rows
 from labelloop.v1 import common_pb2
 
 CHUNK_ROWS = 65536
@@ -150,10 +150,15 @@ def _embeddings(
     labeled_ref: common_pb2.ArrayRef | None,
     method: str,
 ) -> tuple[StoredEmbeddings, np.ndarray | None]:
-    """The rows' embeddings, and every labeled example's when given, checked against the parts."""
+    """The rows' embeddings, and every labeled example's when given, checked against the parts.
+
+    Either array may hold more examples than the request's rows (e.g. the round's pool embeddings):
+    rows are then found by example id. When labeled_embeddings is the very array of
+    unlabeled_embeddings, the labeled examples are those of labeled_scores, or else its examples
+    that have no unlabeled row."""
     first = parts[0]
     ids = first.ids if first.scores else None  # else the ids came from these very embeddings
-    unlabeled = open_embeddings(store, unlabeled_ref, "unlabeled_embeddings", first.rows, ids)
+    unlabeled, own_ids, row_map = open_by_id(store, unlabeled_ref, "unlabeled_embeddings", ids)
     relabel = parts[1] if len(parts) > 1 else None
     if not _given(labeled_ref):
         if relabel is not None:
@@ -161,16 +166,22 @@ def _embeddings(
                 f"{method} with allow_relabel needs labeled_embeddings, rows as in labeled_scores: set "
                 "it, or leave labeled_scores out"
             )
-        return StoredEmbeddings(store, unlabeled), None
+        return StoredEmbeddings(store, unlabeled, row_map=row_map), None
     assert labeled_ref is not None
-    rows, ids = (relabel.rows, relabel.ids) if relabel else (None, None)
-    labeled = read_all(store, open_embeddings(store, labeled_ref, "labeled_embeddings", rows, ids))
-    if labeled.shape[1] != unlabeled.shape[1]:
+    labeled_ids = relabel.ids if relabel else None
+    if labeled_ref.uri == unlabeled_ref.uri and labeled_ids is None and own_ids is not None:
+        unlabeled_set = set(first.ids)
+        labeled_ids = [i for i in own_ids if i not in unlabeled_set]
+    array, _, labeled_map = open_by_id(
+        store, labeled_ref, "labeled_embeddings", labeled_ids, "labeled_scores"
+    )
+    if array.shape[1] != unlabeled.shape[1]:
         raise InvalidArgument(
-            f"labeled_embeddings have {labeled.shape[1]} columns but unlabeled_embeddings have "
+            f"labeled_embeddings have {array.shape[1]} columns but unlabeled_embeddings have "
             f"{unlabeled.shape[1]}: both must come from the same model"
         )
-    return StoredEmbeddings(store, unlabeled, labeled if relabel else None), labeled
+    labeled = read_all(store, array) if labeled_map is None else read_rows(store, array, labeled_map)
+    return StoredEmbeddings(store, unlabeled, labeled if relabel else None, row_map), labeled
 
 
 def _embedding_part(

@@ -2,24 +2,35 @@
 
 Keys are `datasets/{d}/annotations/{set}/{seq:08d}-{request_id}.json`: the sequence number
 keeps append order under lexical listing, the request id makes retries detectable.
+
+The rules an append must meet live here too: they bound what a request can make a later step
+store or compute (a snapshot's annotator matrix grows with the annotators of its set).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from labelloop.core.errors import InvalidArgument
+from labelloop.core.errors import AlreadyExists, InvalidArgument, NotFound
 from labelloop.core.layout import annotations_prefix
-from labelloop.core.names import check_id
+from labelloop.core.names import check_id, shown
 from labelloop.core.storage import ObjectStore
-from labelloop.store.models import DEFAULT_ANNOTATION_SET, Annotation, from_iso, to_iso
+from labelloop.store.models import DEFAULT_ANNOTATION_SET, POOL, TEST, Annotation, from_iso, to_iso
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _ENTRY = re.compile(r"^(\d{8})-(.+)\.json$")
+
+MAX_LISTED = 10  # offending values an error message names
+MAX_ANNOTATIONS_PER_REQUEST = 10_000
+MAX_ANNOTATOR_LENGTH = 128
+# Columns of a snapshot's labels_multiannotator matrix: it is (labeled examples x annotators).
+MAX_ANNOTATORS_PER_SET = 1_000
 
 
 def check_set(annotation_set: str) -> str:
@@ -34,10 +45,61 @@ def check_request_id(request_id: str) -> str:
         )
     if not _REQUEST_ID.match(request_id):
         raise InvalidArgument(
-            f"request_id {request_id!r} is not valid: use 1-128 letters, digits, '.', '_' or '-', "
+            f"request_id {shown(request_id)} is not valid: use 1-128 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
     return request_id
+
+
+def _listed(values: Iterable[object], count: int) -> str:
+    """At most MAX_LISTED values, each cut short, and how many more there were."""
+    items = [shown(v) for v in list(values)[:MAX_LISTED]]
+    more = f" and {count - len(items)} more" if count > len(items) else ""
+    return f"[{', '.join(items)}]{more}"
+
+
+def check_request(
+    annotations: Sequence[Annotation], classes: Sequence[str], splits: dict[str, str], dataset: str
+) -> None:
+    """Everything one request can be checked for on its own; `splits` maps example id to split."""
+    if not annotations:
+        raise InvalidArgument("annotations is empty: send at least one annotation")
+    if len(annotations) > MAX_ANNOTATIONS_PER_REQUEST:
+        raise InvalidArgument(
+            f"{len(annotations)} annotations in one request: send at most "
+            f"{MAX_ANNOTATIONS_PER_REQUEST} per request (split it, with one request_id each)"
+        )
+    if blank := [i for i, a in enumerate(annotations) if not a.annotator.strip()]:
+        raise InvalidArgument(
+            f"annotations {blank[:MAX_LISTED]} have an empty annotator: name who gave each label"
+        )
+    if long := [i for i, a in enumerate(annotations) if len(a.annotator.strip()) > MAX_ANNOTATOR_LENGTH]:
+        raise InvalidArgument(
+            f"annotations {long[:MAX_LISTED]} have an annotator longer than {MAX_ANNOTATOR_LENGTH} "
+            "characters: use a shorter annotator id"
+        )
+    known_classes = set(classes)
+    if unknown := sorted({a.label for a in annotations if a.label not in known_classes}):
+        choices = list(classes) if len(classes) <= 50 else f"{len(classes)} classes, e.g. {classes[:10]}"
+        raise InvalidArgument(
+            f"labels {_listed(unknown, len(unknown))} are not classes of {dataset}; use one of {choices}"
+        )
+    if missing := sorted({a.example_id for a in annotations} - splits.keys()):
+        raise NotFound(f"{len(missing)} example id(s) not in {dataset}: {_listed(missing, len(missing))}")
+    if test := sorted({a.example_id for a in annotations if splits[a.example_id] == TEST}):
+        raise InvalidArgument(
+            f"{len(test)} example id(s) are in the test split of {dataset}: {_listed(test, len(test))}; "
+            f"label only {POOL} examples (test labels would be trained on and still counted in test "
+            "accuracy)"
+        )
+    pairs = Counter((a.example_id, a.annotator.strip()) for a in annotations)
+    if repeated := sorted(pair for pair, n in pairs.items() if n > 1):
+        listed = ", ".join(f"({shown(e)}, {shown(a)})" for e, a in repeated[:MAX_LISTED])
+        more = f" and {len(repeated) - MAX_LISTED} more" if len(repeated) > MAX_LISTED else ""
+        raise InvalidArgument(
+            f"{len(repeated)} (example, annotator) pair(s) appear more than once in the request: "
+            f"{listed}{more}; send each annotator's label for an example once"
+        )
 
 
 @dataclass(frozen=True)
@@ -68,6 +130,54 @@ def read_log(store: ObjectStore, dataset: str, annotation_set: str) -> list[Anno
     return [a for entry in entries(store, dataset, annotation_set) for a in read_entry(store, entry)]
 
 
+def differences(stored: Sequence[Annotation], sent: Sequence[Annotation]) -> str:
+    """How a request differs from the one stored under its request id ("" when it does not)."""
+    old = [(a.example_id, a.annotator, a.label) for a in stored]
+    new = [(a.example_id, a.annotator, a.label) for a in sent]
+    if old == new:
+        return ""
+    parts = []
+    if len(old) != len(new):
+        parts.append(f"the stored request has {len(old)} annotations, this one {len(new)}")
+    index = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), None)
+    if index is not None:
+        fields = ("example_id", "annotator", "label")
+        changed = [
+            f"{f} {shown(a)} stored, {shown(b)} sent"
+            for f, a, b in zip(fields, old[index], new[index], strict=True)
+            if a != b
+        ]
+        parts.append(f"annotation {index} differs: {'; '.join(changed)}")
+    return "; ".join(parts)
+
+
+class AnnotatorIndex:
+    """The annotators of each log, read incrementally: entries are immutable, so only entries past
+    the last one read need reading."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, ...], tuple[int, frozenset[str]]] = {}
+        self._lock = threading.Lock()
+
+    def annotators(
+        self, store: ObjectStore, log: tuple[str, ...], listed: Sequence[LogEntry]
+    ) -> frozenset[str]:
+        """`log` identifies one log of one dataset version, e.g. (dataset, create_time, set)."""
+        with self._lock:
+            last, names = self._known.get(log, (0, frozenset()))
+        fresh = [e for e in listed if e.seq > last]
+        if fresh:
+            names = names | {a.annotator for e in fresh for a in read_entry(store, e)}
+            with self._lock:
+                self._known[log] = (fresh[-1].seq, names)
+        return names
+
+    def forget(self, dataset: str) -> None:
+        with self._lock:
+            for log in [k for k in self._known if k[0] == dataset]:
+                del self._known[log]
+
+
 def append(
     store: ObjectStore,
     dataset: str,
@@ -75,15 +185,38 @@ def append(
     request_id: str,
     annotations: Sequence[Annotation],
     time: datetime,
+    annotators: Callable[[Sequence[LogEntry]], frozenset[str]] | None = None,
 ) -> bool:
     """Stores one request unless its request_id is already in the log; returns whether it stored.
 
+    A request id already stored with other content is refused (AlreadyExists, saying what differs):
+    a retry must resend the same request. `annotators` gives the log's annotators, to bound them.
     The caller holds the dataset's lock, so the listing cannot go stale between the check and
     the write within this process.
     """
     existing = entries(store, dataset, annotation_set)
-    if any(e.request_id == request_id for e in existing):
-        return False
+    for entry in existing:
+        if entry.request_id == request_id:
+            try:
+                difference = differences(read_entry(store, entry), annotations)
+            except NotFound:  # deleted under us: treat as stored (the dataset is going away)
+                return False
+            if difference:
+                raise AlreadyExists(
+                    f"request_id {request_id!r} was already used in annotation set {annotation_set!r} "
+                    f"for a different request ({difference}): use a new request_id for new labels, or "
+                    "resend exactly the same request to retry it"
+                )
+            return False
+    if annotators is not None:
+        known = annotators(existing)
+        new = {a.annotator for a in annotations} - known
+        if len(known) + len(new) > MAX_ANNOTATORS_PER_SET:
+            raise InvalidArgument(
+                f"annotation set {annotation_set!r} has {len(known)} annotators and this request adds "
+                f"{len(new)} more: at most {MAX_ANNOTATORS_PER_SET} annotators per annotation set "
+                "(each becomes a column of every snapshot's annotator matrix); use another annotation set"
+            )
     body = {
         "request_id": request_id,
         "create_time": to_iso(time),

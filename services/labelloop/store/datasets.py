@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from labelloop.core import paging
-from labelloop.core.errors import AlreadyExists, InvalidArgument, NotFound
+from labelloop.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from labelloop.core.layout import (
     DATASETS_PREFIX,
     dataset_key,
@@ -31,13 +31,14 @@ from labelloop.core.layout import (
     snapshots_prefix,
 )
 from labelloop.core.metrics import STORE_ANNOTATIONS, STORE_EXAMPLES_INGESTED
-from labelloop.core.names import check_id
+from labelloop.core.names import check_id, shown
 from labelloop.core.storage import ObjectStore
 from labelloop.store import annotations as log_
 from labelloop.store.consensus import consensus
 from labelloop.store.images import ImagePlan, copy_images, plan_images
 from labelloop.store.locks import named_lock
 from labelloop.store.manifest import (
+    MAX_DISPLAY_NAME_LENGTH,
     IngestSpec,
     check_columns,
     check_labels,
@@ -57,10 +58,10 @@ from labelloop.store.models import (
     SnapshotInfo,
     now,
 )
+from labelloop.store.usage import experiments_using
 
 log = logging.getLogger(__name__)
 
-MAX_LISTED = 10
 _CACHED_DATASETS = 8  # examples.parquet frames kept in memory, for paging through them
 
 
@@ -68,7 +69,9 @@ class DatasetStore:
     def __init__(self, store: ObjectStore):
         self.store = store
         self._cache: OrderedDict[tuple[str, str], pd.DataFrame] = OrderedDict()
+        self._split_cache: OrderedDict[tuple[str, str], dict[str, str]] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._annotators = log_.AnnotatorIndex()
 
     # Datasets -------------------------------------------------------------------------------
 
@@ -89,6 +92,10 @@ class DatasetStore:
     ) -> DatasetInfo:
         """Ingests a manifest. Validates everything (every image opened) before writing anything."""
         check_id(dataset_id, "dataset_id")
+        if len(display_name) > MAX_DISPLAY_NAME_LENGTH:
+            raise InvalidArgument(
+                f"display_name is {len(display_name)} characters: at most {MAX_DISPLAY_NAME_LENGTH}"
+            )
         spec = IngestSpec(
             dataset_id=dataset_id,
             manifest_uri=manifest_uri,
@@ -181,16 +188,29 @@ class DatasetStore:
                 continue
         return Page(infos, next_token, len(ids))
 
-    def delete_dataset(self, dataset_id: str) -> None:
-        """Deletes the dataset with its files, annotations and snapshots."""
+    def delete_dataset(self, dataset_id: str, force: bool = False) -> None:
+        """Deletes the dataset with its files, annotations and snapshots. While experiments use it
+        (usage.py) the delete is refused unless forced: they then fail when they next read it."""
         check_id(dataset_id, "dataset id")
         with named_lock(f"dataset/{dataset_id}"):
             self.get_dataset(dataset_id)
+            if users := experiments_using(self.store, dataset_id):
+                if not force:
+                    more = f" and {len(users) - 10} more" if len(users) > 10 else ""
+                    raise FailedPrecondition(
+                        f"datasets/{dataset_id} is used by {len(users)} experiment(s) that have not ended: "
+                        f"{users[:10]}{more}; cancel or delete them first, or delete the dataset with force "
+                        "(they then fail, saying it does not exist)"
+                    )
+                log.warning("deleting datasets/%s with force while %s use it", dataset_id, users)
             self.store.delete(dataset_key(dataset_id))  # first: from here on it does not exist
             removed = self.store.delete_prefix(dataset_prefix(dataset_id))
         with self._cache_lock:
             for key in [k for k in self._cache if k[0] == dataset_id]:
                 del self._cache[key]
+            for key in [k for k in self._split_cache if k[0] == dataset_id]:
+                del self._split_cache[key]
+        self._annotators.forget(dataset_id)
         log.info("deleted dataset datasets/%s (%d objects)", dataset_id, removed + 1)
 
     # Examples -------------------------------------------------------------------------------
@@ -218,7 +238,7 @@ class DatasetStore:
     ) -> Page[Example]:
         """Examples in examples.parquet order; split "" lists both splits."""
         if split and split not in SPLITS:
-            raise InvalidArgument(f"split {split!r} is not one of {list(SPLITS)} (or empty for all)")
+            raise InvalidArgument(f"split {shown(split)} is not one of {list(SPLITS)} (or empty for all)")
         info = self.get_dataset(dataset_id)
         frame = self._examples(info)
         if split:
@@ -243,15 +263,23 @@ class DatasetStore:
     def append_annotations(
         self, dataset_id: str, annotation_set: str, annotations: Sequence[Annotation], request_id: str
     ) -> AppendResult:
-        """Appends one request to the log; a retried request_id stores nothing and says duplicate."""
+        """Appends one request to the log; a retried request_id stores nothing and says duplicate.
+
+        The request's rules (annotations.check_request) are checked first; a request id stored
+        before with other content is refused with AlreadyExists.
+        """
         annotation_set = log_.check_set(annotation_set)
         log_.check_request_id(request_id)
         info = self.get_dataset(dataset_id)
-        self._check_annotations(info, annotations)
+        log_.check_request(annotations, info.classes, self._splits(info), info.name)
         stamped = [Annotation(a.example_id, a.annotator.strip(), a.label) for a in annotations]
+        log_key = (dataset_id, info.create_time.isoformat(), annotation_set)
         with named_lock(f"dataset/{dataset_id}"):
             self.get_dataset(dataset_id)  # not deleted while we validated
-            stored = log_.append(self.store, dataset_id, annotation_set, request_id, stamped, now())
+            stored = log_.append(
+                self.store, dataset_id, annotation_set, request_id, stamped, now(),
+                annotators=lambda listed: self._annotators.annotators(self.store, log_key, listed),
+            )  # fmt: skip
         if not stored:
             log.info("request %s already in %s/annotations/%s: not stored again", request_id, info.name,
                      annotation_set)  # fmt: skip
@@ -259,22 +287,19 @@ class DatasetStore:
         STORE_ANNOTATIONS.inc(len(stamped))
         return AppendResult(appended_count=len(stamped), duplicate=False)
 
-    def _check_annotations(self, info: DatasetInfo, annotations: Sequence[Annotation]) -> None:
-        if not annotations:
-            raise InvalidArgument("annotations is empty: send at least one annotation")
-        if blank := [i for i, a in enumerate(annotations) if not a.annotator.strip()][:MAX_LISTED]:
-            raise InvalidArgument(f"annotations {blank} have an empty annotator: name who gave each label")
-        classes = set(info.classes)
-        if unknown := sorted({a.label for a in annotations if a.label not in classes})[:MAX_LISTED]:
-            raise InvalidArgument(
-                f"labels {unknown} are not classes of {info.name}; use one of {info.classes}"
-            )
-        known = set(self._examples(info)["example_id"])
-        if missing := sorted({a.example_id for a in annotations} - known):
-            raise NotFound(
-                f"{len(missing)} example id(s) not in {info.name}: {missing[:MAX_LISTED]}"
-                + (" ..." if len(missing) > MAX_LISTED else "")
-            )
+    def _splits(self, info: DatasetInfo) -> dict[str, str]:
+        """example id -> split, cached like the frame it comes from."""
+        cache_key = (info.dataset_id, info.create_time.isoformat())
+        with self._cache_lock:
+            if cache_key in self._split_cache:
+                return self._split_cache[cache_key]
+        frame = self._examples(info)
+        splits = dict(zip(frame["example_id"], frame["split"], strict=True))
+        with self._cache_lock:
+            self._split_cache[cache_key] = splits
+            while len(self._split_cache) > _CACHED_DATASETS:
+                self._split_cache.popitem(last=False)
+        return splits
 
     def list_annotations(
         self, dataset_id: str, annotation_set: str = "", page_size: int = 0, page_token: str = ""

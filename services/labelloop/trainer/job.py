@@ -37,7 +37,8 @@ from labelloop.core import layout
 from labelloop.core.config import Settings
 from labelloop.core.errors import FailedPrecondition
 from labelloop.core.storage import ObjectStore, open_store, upload_folder
-from labelloop.trainer import data, embeddings, hparams, probe
+from labelloop.trainer import data, embeddings, hparams, newdata, probe
+from labelloop.trainer import predictor as predictor_folder
 from labelloop.trainer.contract import JobKind, JobSpec
 from labelloop.trainer.models import (
     AutoGluonModel,
@@ -87,6 +88,11 @@ def run_job(
     store.delete(prefix + RESULT_FILE)  # a rerun must not leave a stale result visible meanwhile
     if shard is not None:
         store.delete(shard.done_key)  # nor a stale done marker of this shard
+    if spec.kind == JobKind.PREDICT_NEW:  # a manifest of new rows: no dataset, no splits
+        result = newdata.predict_manifest(spec, store, report, cache_dir)
+        store.put_json(prefix + RESULT_FILE, result)  # last: its presence means the job finished
+        report(1.0, "done")
+        return result
     report(0.0, "reading examples")
     if shard is None:
         examples, placement = data.load_examples(spec, store, cache_dir), None
@@ -151,6 +157,7 @@ def _model(
 
         def upload() -> str:
             upload_folder(store, workdir / "predictor", model_key)
+            predictor_folder.save_autogluon_card(store, model_key, spec)
             return model_key
 
         return AutoGluonModel(spec, predictor), {"mode": hparams.FINE_TUNE, "fit_seconds": seconds}, upload
@@ -166,7 +173,7 @@ def _model(
         table.rows_of(pool_ids),
         c=probe.probe_c(hyperparameters),
         seed=int(spec.config.get("seed", 0) or 0),
-        backbone=asdict(embeddings.backbone_of(spec, examples)),
+        backbone=asdict(backbone := embeddings.backbone_of(spec, examples)),
     )
     info = {
         "mode": hparams.LINEAR_PROBE,
@@ -175,7 +182,8 @@ def _model(
         "embeddings_cache_key": table.prefix,
     }
 
-    def save() -> str:
+    def save() -> str:  # self-contained: the frozen networks are copied into the folder first
+        predictor_folder.save_probe_extras(store, model_key, spec, examples, backbone, cache_dir)
         probe.save(store, fitted, model_key)
         return model_key
 

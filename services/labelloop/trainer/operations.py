@@ -31,7 +31,7 @@ _STATES = {
 @dataclass
 class OperationRecord:
     id: str
-    kind: str  # "train", "predict" or "embed"
+    kind: str  # a JobKind: "train", "predict", "predict_new" or "embed"
     request_id: str
     state: JobState = JobState.PENDING
     progress: float = 0.0
@@ -176,6 +176,8 @@ def to_proto(record: OperationRecord, store: ObjectStore) -> trainer_pb2.Operati
                 test_accuracy=float(r.get("test_accuracy") or 0.0),
                 pool_embeddings=_embeddings_ref(store, r),
                 embed_seconds=float(r.get("embed_seconds") or 0.0),
+                predictions_uri=store.uri(r["predictions_key"]) if r.get("predictions_key") else "",
+                predicted_count=int(r.get("n_predicted") or 0),
             )
         )
     return op

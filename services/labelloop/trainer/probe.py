@@ -3,9 +3,11 @@
 Few labels and a good pretrained representation: a linear model on the embeddings beats fine-tuning
 the whole network by far at 20-300 labels on a CPU and fits in well under a second. Features are
 standardized with the statistics of the pool (no labels needed), so the regularization strength
-means the same for every backbone. The fitted model is a small folder of its own (`model/`):
-linear_probe.json (backbone, classes, settings) and linear_probe.npz (scaler and weights); a
-prediction run recognises it by linear_probe.json and reuses the dataset's cached embeddings.
+means the same for every backbone; an embedding scaled block by block on purpose (pixels beside a
+network's features, see `prescaled`) is left as it is. The fitted model is a small folder of its
+own (`model/`): linear_probe.json (backbone, classes, settings) and linear_probe.npz (scaler and
+weights); a prediction run recognises it by linear_probe.json and reuses the dataset's cached
+embeddings.
 """
 
 from __future__ import annotations
@@ -64,6 +66,14 @@ def probe_c(hyperparameters: dict[str, Any]) -> float:
     return c
 
 
+def prescaled(backbone: dict[str, Any]) -> bool:
+    """Embeddings whose columns are scaled by design: the raw pixels beside the network's L2-normalised
+    features (embeddings.Backbone.image_pixels), with at most standardized numeric columns besides.
+    Standardizing each of their columns would undo the blocks' weighting (text parts need it: then
+    every column is standardized)."""
+    return bool(backbone.get("image_pixels")) and not backbone.get("text_columns")
+
+
 def fit(
     labeled: np.ndarray,
     labels: list[str],
@@ -73,7 +83,8 @@ def fit(
     seed: int,
     backbone: dict[str, Any],
 ) -> ProbeModel:
-    """Fits on the labeled rows' embeddings; `pool` (all pool rows) gives the standardization."""
+    """Fits on the labeled rows' embeddings; `pool` (all pool rows) gives the standardization (none
+    for prescaled embeddings)."""
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
@@ -81,6 +92,8 @@ def fit(
     mean = pool.mean(axis=0) if len(pool) else labeled.mean(axis=0)
     scale = pool.std(axis=0) if len(pool) else labeled.std(axis=0)
     scale = np.where(scale > 1e-12, scale, 1.0)
+    if prescaled(backbone):
+        mean, scale = np.zeros_like(mean), np.ones_like(scale)
     model = LogisticRegression(C=c, max_iter=MAX_ITER, random_state=seed)  # multinomial with lbfgs
     # One BLAS thread: the matrices are small, and on a busy machine OpenBLAS's spinning threads made
     # this fit 50x slower (20 s instead of 0.4 s for 100 labels x 1,280 dims, measured).

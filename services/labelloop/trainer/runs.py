@@ -23,11 +23,12 @@ import pandas as pd
 from labelloop.core import layout, metrics, names
 from labelloop.core.errors import FailedPrecondition, InvalidArgument, LabelLoopError, NotFound
 from labelloop.core.storage import ObjectStore
-from labelloop.trainer import embeddings, hparams
+from labelloop.trainer import embeddings, hparams, newdata
 from labelloop.trainer import operations as ops
 from labelloop.trainer.catalog import Catalog, DatasetInfo
 from labelloop.trainer.contract import JobKind, JobSpec, JobState
 from labelloop.trainer.executors.base import Executor
+from labelloop.trainer.labels import override_labels_key
 from labelloop.trainer.operations import OperationRecord
 
 log = logging.getLogger(__name__)
@@ -58,18 +59,23 @@ class Trainer:
         output_uri: str = "",
         labels: dict[str, str] | None = None,
         request_id: str = "",
+        labels_uri: str = "",
     ) -> OperationRecord:
-        """config is TrainerConfig as produced by hparams.config_to_dict (already validated)."""
+        """config is TrainerConfig as produced by hparams.config_to_dict (already validated).
+        labels_uri: other labels for the snapshot's examples to fit on (trainer/labels.py)."""
         if existing := self._existing(request_id):
             return existing
         d, _ = names.parse(snapshot, "datasets", "snapshots")
         dataset = self.catalog.dataset(f"datasets/{d}")
         snap = self.catalog.snapshot(snapshot)
-        self._check_labels(snapshot, snap.labels_key, dataset)
+        labels_key = snap.labels_key
+        if labels_uri:
+            labels_key = override_labels_key(self.store, snapshot, snap.labels_key, labels_uri)
+        self._check_labels(snapshot, labels_key, dataset)
         if config.get("mode") == hparams.LINEAR_PROBE:
             embeddings.check_backbone(config, bool(dataset.image_column))
         return self._submit(
-            JobKind.TRAIN, request_id, output_uri, labels, dataset, config=config, labels_key=snap.labels_key
+            JobKind.TRAIN, request_id, output_uri, labels, dataset, config=config, labels_key=labels_key
         )
 
     def create_prediction_run(
@@ -79,17 +85,68 @@ class Trainer:
         output_uri: str = "",
         labels: dict[str, str] | None = None,
         request_id: str = "",
+        manifest_uri: str = "",
+        image_column: str = "",
+        id_column: str = "",
     ) -> OperationRecord:
+        """Predicts a dataset's pool and test split, or (manifest_uri) the rows of a table of new examples."""
         if existing := self._existing(request_id):
             return existing
-        names.parse(dataset_name, "datasets")
+        if bool(dataset_name) == bool(manifest_uri):
+            raise InvalidArgument(
+                "set exactly one of dataset ('datasets/{dataset}') and manifest_uri (a CSV or Parquet file "
+                "of new examples in the object store)"
+            )
+        if dataset_name:
+            names.parse(dataset_name, "datasets")
+            if image_column or id_column:
+                raise InvalidArgument("image_column and id_column go with manifest_uri, not with dataset")
         if not model_uri:
             raise InvalidArgument("model_uri is empty: give the model folder of a finished training run")
-        model_key = self.store.ref_to_key(model_uri).rstrip("/") + "/"
+        try:
+            model_key = self.store.ref_to_key(model_uri).rstrip("/") + "/"
+        except InvalidArgument as error:
+            raise InvalidArgument(f"model_uri: {error}") from None
         if not any(True for _ in self.store.list(model_key)):
             raise NotFound(f"no saved model under {self.store.uri(model_key)}")
+        if manifest_uri:
+            return self._predict_manifest(
+                model_key, manifest_uri, image_column, id_column, output_uri, labels, request_id
+            )
         dataset = self.catalog.dataset(dataset_name)
         return self._submit(JobKind.PREDICT, request_id, output_uri, labels, dataset, model_key=model_key)
+
+    def _predict_manifest(
+        self,
+        model_key: str,
+        manifest_uri: str,
+        image_column: str,
+        id_column: str,
+        output_uri: str,
+        labels: dict[str, str] | None,
+        request_id: str,
+    ) -> OperationRecord:
+        try:
+            manifest_key = self.store.ref_to_key(manifest_uri)
+        except InvalidArgument as error:
+            raise InvalidArgument(f"manifest_uri: {error}; upload the manifest to this store") from None
+        card = newdata.check_request(self.store, model_key, manifest_key, image_column, id_column)
+        rows = DatasetInfo(
+            name=card.dataset,
+            classes=card.classes,
+            examples_key=manifest_key,
+            image_column=image_column or card.image_column,
+            feature_columns=card.feature_columns,
+        )
+        return self._submit(
+            JobKind.PREDICT_NEW,
+            request_id,
+            output_uri,
+            labels,
+            rows,
+            model_key=model_key,
+            id_column=id_column,
+        )
 
     def create_embedding_run(
         self,

@@ -31,6 +31,7 @@ class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
             output_uri=request.output_uri,
             labels=dict(request.labels),
             request_id=request.request_id,
+            labels_uri=request.labels_uri,
         )
         return trainer_pb2.CreateTrainingRunResponse(operation=self._op(record))
 
@@ -43,6 +44,9 @@ class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
             output_uri=request.output_uri,
             labels=dict(request.labels),
             request_id=request.request_id,
+            manifest_uri=request.manifest_uri,
+            image_column=request.image_column,
+            id_column=request.id_column,
         )
         return trainer_pb2.CreatePredictionRunResponse(operation=self._op(record))
 

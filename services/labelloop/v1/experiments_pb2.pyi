@@ -22,6 +22,12 @@ class ExperimentState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EXPERIMENT_STATE_FAILED: _ClassVar[ExperimentState]
     EXPERIMENT_STATE_CANCELLED: _ClassVar[ExperimentState]
 
+class FailureKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FAILURE_KIND_UNSPECIFIED: _ClassVar[FailureKind]
+    FAILURE_KIND_FAULT: _ClassVar[FailureKind]
+    FAILURE_KIND_PERMANENT: _ClassVar[FailureKind]
+
 class RoundStage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ROUND_STAGE_UNSPECIFIED: _ClassVar[RoundStage]
@@ -51,6 +57,9 @@ EXPERIMENT_STATE_PAUSED: ExperimentState
 EXPERIMENT_STATE_SUCCEEDED: ExperimentState
 EXPERIMENT_STATE_FAILED: ExperimentState
 EXPERIMENT_STATE_CANCELLED: ExperimentState
+FAILURE_KIND_UNSPECIFIED: FailureKind
+FAILURE_KIND_FAULT: FailureKind
+FAILURE_KIND_PERMANENT: FailureKind
 ROUND_STAGE_UNSPECIFIED: RoundStage
 ROUND_STAGE_SNAPSHOT: RoundStage
 ROUND_STAGE_TRAIN: RoundStage
@@ -175,7 +184,7 @@ class ExperimentConfig(_message.Message):
     def __init__(self, dataset: _Optional[str] = ..., initial_labels: _Optional[_Union[InitialLabels, _Mapping]] = ..., strategy: _Optional[_Union[_common_pb2.Strategy, str]] = ..., batch_size: _Optional[int] = ..., stopping_rule: _Optional[_Union[StoppingRule, _Mapping]] = ..., trainer: _Optional[_Union[_trainer_pb2.TrainerConfig, _Mapping]] = ..., simulated_oracle: _Optional[_Union[SimulatedOracle, _Mapping]] = ..., external_labelers: _Optional[_Union[ExternalLabelers, _Mapping]] = ..., labeling_queue: _Optional[_Union[LabelingQueue, _Mapping]] = ..., label_studio: _Optional[_Union[LabelStudioProject, _Mapping]] = ..., allow_relabel: _Optional[bool] = ..., max_per_class: _Optional[int] = ..., seed: _Optional[int] = ..., batch_method: _Optional[_Union[_common_pb2.BatchMethod, str]] = ..., labeled_probabilities: _Optional[_Union[LabeledProbabilities, str]] = ...) -> None: ...
 
 class Experiment(_message.Message):
-    __slots__ = ("name", "display_name", "config", "state", "current_round", "current_stage", "labeled_count", "labels_used", "latest_test_accuracy", "rounds_completed", "status_message", "annotation_set", "create_time", "update_time")
+    __slots__ = ("name", "display_name", "config", "state", "current_round", "current_stage", "labeled_count", "labels_used", "latest_test_accuracy", "rounds_completed", "status_message", "annotation_set", "create_time", "update_time", "failure_kind")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
@@ -190,6 +199,7 @@ class Experiment(_message.Message):
     ANNOTATION_SET_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_KIND_FIELD_NUMBER: _ClassVar[int]
     name: str
     display_name: str
     config: ExperimentConfig
@@ -204,7 +214,8 @@ class Experiment(_message.Message):
     annotation_set: str
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., config: _Optional[_Union[ExperimentConfig, _Mapping]] = ..., state: _Optional[_Union[ExperimentState, str]] = ..., current_round: _Optional[int] = ..., current_stage: _Optional[_Union[RoundStage, str]] = ..., labeled_count: _Optional[int] = ..., labels_used: _Optional[int] = ..., latest_test_accuracy: _Optional[float] = ..., rounds_completed: _Optional[int] = ..., status_message: _Optional[str] = ..., annotation_set: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    failure_kind: FailureKind
+    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., config: _Optional[_Union[ExperimentConfig, _Mapping]] = ..., state: _Optional[_Union[ExperimentState, str]] = ..., current_round: _Optional[int] = ..., current_stage: _Optional[_Union[RoundStage, str]] = ..., labeled_count: _Optional[int] = ..., labels_used: _Optional[int] = ..., latest_test_accuracy: _Optional[float] = ..., rounds_completed: _Optional[int] = ..., status_message: _Optional[str] = ..., annotation_set: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., failure_kind: _Optional[_Union[FailureKind, str]] = ...) -> None: ...
 
 class Round(_message.Message):
     __slots__ = ("name", "number", "stage", "labeled_count", "test_accuracy", "stage_seconds", "seconds", "selected_example_ids", "snapshot", "model_uri", "start_time", "end_time", "training_operation", "progress_message", "labels_awaited")
@@ -340,6 +351,18 @@ class CancelExperimentResponse(_message.Message):
     EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
     experiment: Experiment
     def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ...) -> None: ...
+
+class DeleteExperimentRequest(_message.Message):
+    __slots__ = ("name", "force")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    force: bool
+    def __init__(self, name: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
+
+class DeleteExperimentResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
 
 class ListRoundsRequest(_message.Message):
     __slots__ = ("parent", "page_size", "page_token")

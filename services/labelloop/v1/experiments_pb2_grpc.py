@@ -72,6 +72,11 @@ class ExperimentServiceStub:
                 request_serializer=labelloop_dot_v1_dot_experiments__pb2.CancelExperimentRequest.SerializeToString,
                 response_deserializer=labelloop_dot_v1_dot_experiments__pb2.CancelExperimentResponse.FromString,
                 _registered_method=True)
+        self.DeleteExperiment = channel.unary_unary(
+                '/labelloop.v1.ExperimentService/DeleteExperiment',
+                request_serializer=labelloop_dot_v1_dot_experiments__pb2.DeleteExperimentRequest.SerializeToString,
+                response_deserializer=labelloop_dot_v1_dot_experiments__pb2.DeleteExperimentResponse.FromString,
+                _registered_method=True)
         self.ListRounds = channel.unary_unary(
                 '/labelloop.v1.ExperimentService/ListRounds',
                 request_serializer=labelloop_dot_v1_dot_experiments__pb2.ListRoundsRequest.SerializeToString,
@@ -132,6 +137,15 @@ class ExperimentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteExperiment(self, request, context):
+        """Deletes an experiment with its rounds, models, scores, labeling tasks and exports (AIP-135).
+        A RUNNING or PAUSED experiment is refused (FAILED_PRECONDITION) unless force is set: then it
+        is cancelled first. Its id stays taken (its trainer runs and snapshots carry it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListRounds(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -183,6 +197,11 @@ def add_ExperimentServiceServicer_to_server(servicer, server):
                     servicer.CancelExperiment,
                     request_deserializer=labelloop_dot_v1_dot_experiments__pb2.CancelExperimentRequest.FromString,
                     response_serializer=labelloop_dot_v1_dot_experiments__pb2.CancelExperimentResponse.SerializeToString,
+            ),
+            'DeleteExperiment': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteExperiment,
+                    request_deserializer=labelloop_dot_v1_dot_experiments__pb2.DeleteExperimentRequest.FromString,
+                    response_serializer=labelloop_dot_v1_dot_experiments__pb2.DeleteExperimentResponse.SerializeToString,
             ),
             'ListRounds': grpc.unary_unary_rpc_method_handler(
                     servicer.ListRounds,
@@ -387,6 +406,33 @@ class ExperimentService:
             '/labelloop.v1.ExperimentService/CancelExperiment',
             labelloop_dot_v1_dot_experiments__pb2.CancelExperimentRequest.SerializeToString,
             labelloop_dot_v1_dot_experiments__pb2.CancelExperimentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteExperiment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/labelloop.v1.ExperimentService/DeleteExperiment',
+            labelloop_dot_v1_dot_experiments__pb2.DeleteExperimentRequest.SerializeToString,
+            labelloop_dot_v1_dot_experiments__pb2.DeleteExperimentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -23,19 +23,24 @@ _sym_db = _symbol_database.Default()
 
 
 from labelloop.v1 import common_pb2 as labelloop_dot_v1_dot_common__pb2
+from labelloop.v1 import labeling_pb2 as labelloop_dot_v1_dot_labeling__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19labelloop/v1/scorer.proto\x12\x0clabelloop.v1\x1a\x19labelloop/v1/common.proto\"\x9d\x02\n\x14ScoreExamplesRequest\x12(\n\x08strategy\x18\x01 \x01(\x0e\x32\x16.labelloop.v1.Strategy\x12\x37\n\x17unlabeled_probabilities\x18\x02 \x03(\x0b\x32\x16.labelloop.v1.ArrayRef\x12\x35\n\x15labeled_probabilities\x18\x03 \x03(\x0b\x32\x16.labelloop.v1.ArrayRef\x12\x35\n\x15labels_multiannotator\x18\x04 \x01(\x0b\x32\x16.labelloop.v1.ArrayRef\x12\x12\n\noutput_uri\x18\x05 \x01(\t\x12\x0c\n\x04seed\x18\x06 \x01(\x03\x12\x12\n\nchunk_size\x18\x07 \x01(\x03\"\x8f\x01\n\x15ScoreExamplesResponse\x12\x30\n\x10unlabeled_scores\x18\x01 \x01(\x0b\x32\x16.labelloop.v1.ArrayRef\x12.\n\x0elabeled_scores\x18\x02 \x01(\x0b\x32\x16.labelloop.v1.ArrayRef\x12\x14\n\x0cscored_count\x18\x03 \x01(\x03\x32i\n\rScorerService\x12X\n\rScoreExamples\x12\".labelloop.v1.ScoreExamplesRequest\x1a#.labelloop.v1.ScoreExamplesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19labelloop/v1/scorer.proto\x12\x0clabelloop.v1\x1a\x19labelloop/v1/common.proto\x1a\x1blabelloop/v1/labeling.proto\"\x9d\x02\n\x14ScoreExamplesRequest\x12(\n\x08strategy\x18\x01 \x01(\x0e\x32\x16.labelloop.v1.Strategy\x12\x37\n\x17unlabeled_probabilities\x18\x02 \x03(\x0b\x32\x16.labelloop.v1.ArrayRef\x12\x35\n\x15labeled_probabilities\x18\x03 \x03(\x0b\x32\x16.labelloop.v1.ArrayRef\x12\x35\n\x15labels_multiannotator\x18\x04 \x01(\x0b\x32\x16.labelloop.v1.ArrayRef\x12\x12\n\noutput_uri\x18\x05 \x01(\t\x12\x0c\n\x04seed\x18\x06 \x01(\x03\x12\x12\n\nchunk_size\x18\x07 \x01(\x03\"\x8f\x01\n\x15ScoreExamplesResponse\x12\x30\n\x10unlabeled_scores\x18\x01 \x01(\x0b\x32\x16.labelloop.v1.ArrayRef\x12.\n\x0elabeled_scores\x18\x02 \x01(\x0b\x32\x16.labelloop.v1.ArrayRef\x12\x14\n\x0cscored_count\x18\x03 \x01(\x03\"\xbc\x01\n\x13\x41ssessLabelsRequest\x12\x35\n\x15labels_multiannotator\x18\x01 \x01(\x0b\x32\x16.labelloop.v1.ArrayRef\x12\x35\n\x15labeled_probabilities\x18\x02 \x01(\x0b\x32\x16.labelloop.v1.ArrayRef\x12\x12\n\nannotators\x18\x03 \x03(\t\x12\x0f\n\x07\x63lasses\x18\x04 \x03(\t\x12\x12\n\noutput_uri\x18\x05 \x01(\t\"\xee\x01\n\x14\x41ssessLabelsResponse\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x15\n\rlabeled_count\x18\x02 \x01(\x03\x12\x18\n\x10\x61nnotation_count\x18\x03 \x01(\x03\x12\x1e\n\x16mean_consensus_quality\x18\x04 \x01(\x01\x12\x32\n\nannotators\x18\x05 \x03(\x0b\x32\x1e.labelloop.v1.AnnotatorQuality\x12\x15\n\rconsensus_uri\x18\x06 \x01(\t\x12\x12\n\nlabels_uri\x18\x07 \x01(\t\x12\x16\n\x0e\x61nnotators_uri\x18\x08 \x01(\t2\xc0\x01\n\rScorerService\x12X\n\rScoreExamples\x12\".labelloop.v1.ScoreExamplesRequest\x1a#.labelloop.v1.ScoreExamplesResponse\x12U\n\x0c\x41ssessLabels\x12!.labelloop.v1.AssessLabelsRequest\x1a\".labelloop.v1.AssessLabelsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'labelloop.v1.scorer_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SCOREEXAMPLESREQUEST']._serialized_start=71
-  _globals['_SCOREEXAMPLESREQUEST']._serialized_end=356
-  _globals['_SCOREEXAMPLESRESPONSE']._serialized_start=359
-  _globals['_SCOREEXAMPLESRESPONSE']._serialized_end=502
-  _globals['_SCORERSERVICE']._serialized_start=504
-  _globals['_SCORERSERVICE']._serialized_end=609
+  _globals['_SCOREEXAMPLESREQUEST']._serialized_start=100
+  _globals['_SCOREEXAMPLESREQUEST']._serialized_end=385
+  _globals['_SCOREEXAMPLESRESPONSE']._serialized_start=388
+  _globals['_SCOREEXAMPLESRESPONSE']._serialized_end=531
+  _globals['_ASSESSLABELSREQUEST']._serialized_start=534
+  _globals['_ASSESSLABELSREQUEST']._serialized_end=722
+  _globals['_ASSESSLABELSRESPONSE']._serialized_start=725
+  _globals['_ASSESSLABELSRESPONSE']._serialized_end=963
+  _globals['_SCORERSERVICE']._serialized_start=966
+  _globals['_SCORERSERVICE']._serialized_end=1158
 # @@protoc_insertion_point(module_scope)

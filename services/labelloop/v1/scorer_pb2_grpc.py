@@ -41,6 +41,11 @@ class ScorerServiceStub:
                 request_serializer=labelloop_dot_v1_dot_scorer__pb2.ScoreExamplesRequest.SerializeToString,
                 response_deserializer=labelloop_dot_v1_dot_scorer__pb2.ScoreExamplesResponse.FromString,
                 _registered_method=True)
+        self.AssessLabels = channel.unary_unary(
+                '/labelloop.v1.ScorerService/AssessLabels',
+                request_serializer=labelloop_dot_v1_dot_scorer__pb2.AssessLabelsRequest.SerializeToString,
+                response_deserializer=labelloop_dot_v1_dot_scorer__pb2.AssessLabelsResponse.FromString,
+                _registered_method=True)
 
 
 class ScorerServiceServicer:
@@ -54,6 +59,15 @@ class ScorerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AssessLabels(self, request, context):
+        """Consensus labels, their quality and each annotator's quality for a
+        labeled set, by cleanlab's CROWDLAB (get_label_quality_multiannotator),
+        from the annotators' labels and a model's predicted probabilities.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ScorerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -61,6 +75,11 @@ def add_ScorerServiceServicer_to_server(servicer, server):
                     servicer.ScoreExamples,
                     request_deserializer=labelloop_dot_v1_dot_scorer__pb2.ScoreExamplesRequest.FromString,
                     response_serializer=labelloop_dot_v1_dot_scorer__pb2.ScoreExamplesResponse.SerializeToString,
+            ),
+            'AssessLabels': grpc.unary_unary_rpc_method_handler(
+                    servicer.AssessLabels,
+                    request_deserializer=labelloop_dot_v1_dot_scorer__pb2.AssessLabelsRequest.FromString,
+                    response_serializer=labelloop_dot_v1_dot_scorer__pb2.AssessLabelsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -92,6 +111,33 @@ class ScorerService:
             '/labelloop.v1.ScorerService/ScoreExamples',
             labelloop_dot_v1_dot_scorer__pb2.ScoreExamplesRequest.SerializeToString,
             labelloop_dot_v1_dot_scorer__pb2.ScoreExamplesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AssessLabels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/labelloop.v1.ScorerService/AssessLabels',
+            labelloop_dot_v1_dot_scorer__pb2.AssessLabelsRequest.SerializeToString,
+            labelloop_dot_v1_dot_scorer__pb2.AssessLabelsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -56,7 +56,7 @@ class TrainerConfig(_message.Message):
     def __init__(self, time_limit_seconds: _Optional[float] = ..., presets: _Optional[str] = ..., hyperparameters: _Optional[_Mapping[str, str]] = ..., checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., num_gpus: _Optional[int] = ..., seed: _Optional[int] = ..., mode: _Optional[_Union[TrainingMode, str]] = ..., fine_tune_from_labels: _Optional[int] = ...) -> None: ...
 
 class RunResult(_message.Message):
-    __slots__ = ("model_uri", "pool_probabilities", "test_probabilities", "classes", "fit_seconds", "predict_seconds", "test_accuracy", "pool_embeddings", "embed_seconds")
+    __slots__ = ("model_uri", "pool_probabilities", "test_probabilities", "classes", "fit_seconds", "predict_seconds", "test_accuracy", "pool_embeddings", "embed_seconds", "predictions_uri", "predicted_count")
     MODEL_URI_FIELD_NUMBER: _ClassVar[int]
     POOL_PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
     TEST_PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +66,8 @@ class RunResult(_message.Message):
     TEST_ACCURACY_FIELD_NUMBER: _ClassVar[int]
     POOL_EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
     EMBED_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    PREDICTIONS_URI_FIELD_NUMBER: _ClassVar[int]
+    PREDICTED_COUNT_FIELD_NUMBER: _ClassVar[int]
     model_uri: str
     pool_probabilities: _common_pb2.ArrayRef
     test_probabilities: _common_pb2.ArrayRef
@@ -75,7 +77,9 @@ class RunResult(_message.Message):
     test_accuracy: float
     pool_embeddings: _common_pb2.ArrayRef
     embed_seconds: float
-    def __init__(self, model_uri: _Optional[str] = ..., pool_probabilities: _Optional[_Union[_common_pb2.ArrayRef, _Mapping]] = ..., test_probabilities: _Optional[_Union[_common_pb2.ArrayRef, _Mapping]] = ..., classes: _Optional[_Iterable[str]] = ..., fit_seconds: _Optional[float] = ..., predict_seconds: _Optional[float] = ..., test_accuracy: _Optional[float] = ..., pool_embeddings: _Optional[_Union[_common_pb2.ArrayRef, _Mapping]] = ..., embed_seconds: _Optional[float] = ...) -> None: ...
+    predictions_uri: str
+    predicted_count: int
+    def __init__(self, model_uri: _Optional[str] = ..., pool_probabilities: _Optional[_Union[_common_pb2.ArrayRef, _Mapping]] = ..., test_probabilities: _Optional[_Union[_common_pb2.ArrayRef, _Mapping]] = ..., classes: _Optional[_Iterable[str]] = ..., fit_seconds: _Optional[float] = ..., predict_seconds: _Optional[float] = ..., test_accuracy: _Optional[float] = ..., pool_embeddings: _Optional[_Union[_common_pb2.ArrayRef, _Mapping]] = ..., embed_seconds: _Optional[float] = ..., predictions_uri: _Optional[str] = ..., predicted_count: _Optional[int] = ...) -> None: ...
 
 class Operation(_message.Message):
     __slots__ = ("name", "state", "progress", "progress_message", "create_time", "update_time", "error", "result", "labels")
@@ -107,7 +111,7 @@ class Operation(_message.Message):
     def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.OperationState, str]] = ..., progress: _Optional[float] = ..., progress_message: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.OperationError, _Mapping]] = ..., result: _Optional[_Union[RunResult, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class CreateTrainingRunRequest(_message.Message):
-    __slots__ = ("request_id", "snapshot", "config", "output_uri", "labels")
+    __slots__ = ("request_id", "snapshot", "config", "output_uri", "labels", "labels_uri")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -120,12 +124,14 @@ class CreateTrainingRunRequest(_message.Message):
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_URI_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    LABELS_URI_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     snapshot: str
     config: TrainerConfig
     output_uri: str
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, request_id: _Optional[str] = ..., snapshot: _Optional[str] = ..., config: _Optional[_Union[TrainerConfig, _Mapping]] = ..., output_uri: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    labels_uri: str
+    def __init__(self, request_id: _Optional[str] = ..., snapshot: _Optional[str] = ..., config: _Optional[_Union[TrainerConfig, _Mapping]] = ..., output_uri: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., labels_uri: _Optional[str] = ...) -> None: ...
 
 class CreateTrainingRunResponse(_message.Message):
     __slots__ = ("operation",)
@@ -134,7 +140,7 @@ class CreateTrainingRunResponse(_message.Message):
     def __init__(self, operation: _Optional[_Union[Operation, _Mapping]] = ...) -> None: ...
 
 class CreatePredictionRunRequest(_message.Message):
-    __slots__ = ("request_id", "dataset", "model_uri", "output_uri", "labels")
+    __slots__ = ("request_id", "dataset", "manifest_uri", "model_uri", "output_uri", "labels", "image_column", "id_column")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -144,15 +150,21 @@ class CreatePredictionRunRequest(_message.Message):
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_URI_FIELD_NUMBER: _ClassVar[int]
     MODEL_URI_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_URI_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_COLUMN_FIELD_NUMBER: _ClassVar[int]
+    ID_COLUMN_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     dataset: str
+    manifest_uri: str
     model_uri: str
     output_uri: str
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, request_id: _Optional[str] = ..., dataset: _Optional[str] = ..., model_uri: _Optional[str] = ..., output_uri: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    image_column: str
+    id_column: str
+    def __init__(self, request_id: _Optional[str] = ..., dataset: _Optional[str] = ..., manifest_uri: _Optional[str] = ..., model_uri: _Optional[str] = ..., output_uri: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., image_column: _Optional[str] = ..., id_column: _Optional[str] = ...) -> None: ...
 
 class CreatePredictionRunResponse(_message.Message):
     __slots__ = ("operation",)

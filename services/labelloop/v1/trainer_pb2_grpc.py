@@ -86,7 +86,8 @@ class TrainerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreatePredictionRun(self, request, context):
-        """Predicts class probabilities with a stored model.
+        """Predicts class probabilities with a stored model: of a dataset's examples,
+        or of new examples listed in a manifest.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -11,7 +11,9 @@ from typing import Any
 
 from labelloop.controller.labelers.base import Labeler, LabelingContext, LabelRequest
 from labelloop.controller.labelers.external import ExternalLabelers
+from labelloop.controller.labelers.label_studio import LabelStudioLabeler
 from labelloop.controller.labelers.oracle import SimulatedOracle
+from labelloop.controller.labelers.queue import LabelingQueue
 from labelloop.core.errors import InvalidArgument
 from labelloop.v1 import experiments_pb2
 
@@ -21,6 +23,8 @@ __all__ = ["LABELERS", "LabelRequest", "Labeler", "LabelingContext", "labeler_fo
 LABELERS: dict[str, Callable[[Any], Labeler]] = {
     "simulated_oracle": SimulatedOracle,
     "external_labelers": ExternalLabelers,
+    "labeling_queue": LabelingQueue,
+    "label_studio": LabelStudioLabeler,
 }
 
 

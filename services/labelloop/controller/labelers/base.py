@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from labelloop.controller.dataset import DatasetView
+from labelloop.controller.labeling.tasks import ExamplePrediction, TaskBoard
 from labelloop.controller.labelset import LabelSet
+
+
+def no_predictions() -> Mapping[str, ExamplePrediction]:
+    return {}
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,13 @@ class LabelRequest:
     # The experiment's seed: what must stay the same across all its batches (simulated annotators'
     # confusions) derives from it.
     experiment_seed: int = 0
+    # The round the batch belongs to, and whether it is round 0's first labeled set (which round 0
+    # labels before its own selection).
+    round: int = 0
+    first_set: bool = False
+    # The round model's prediction per example (none in round 0), read on demand: a labeler that
+    # shows predictions to people calls it, the simulated oracle never pays for it.
+    predictions: Callable[[], Mapping[str, ExamplePrediction]] = no_predictions
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,11 @@ class LabelingContext:
     clock: Callable[[], float]
     sleep: Callable[[float], None]
     poll_seconds: float
+    # Labels the round still waits for, shown as Round.labels_awaited ("waiting for labels" to a
+    # tool that watches the experiment); set 0 when the wait is over.
+    awaiting: Callable[[int], None] = lambda count: None
+    # The controller's labeling queue (one per process), shared with LabelingService.
+    tasks: TaskBoard | None = None
 
 
 class Labeler(Protocol):
