@@ -10,6 +10,7 @@ from typing import Any
 
 import kubernetes_validate
 from labelloop.core.config import Settings
+from labelloop.core.hparams import offline_setting
 
 from tests.deploy.chart import KUBE_VERSION, render
 from tests.deploy.conftest import VARIANTS, find, notes, one, rendered
@@ -160,3 +161,21 @@ def test_notes_warn_when_the_public_endpoint_cannot_reach_the_builtin_store() ->
     _, text = render({"s3": {"publicEndpoint": "https://images.example.com"}})
     assert "networkPolicy.objectStoreFrom is empty" in " ".join(text.split())  # across line breaks
     assert "objectStoreFrom" not in notes("labeling-values")
+
+
+# Offline model hub -----------------------------------------------------------------------------------
+
+
+def test_every_pod_and_job_is_offline_by_default_and_the_controller_checks_it() -> None:
+    """HF_HUB_OFFLINE reaches every service and the training Jobs, so the controller's creation-time
+    refusal of hub checkpoints (core/hparams.offline_setting) and the trainer's behaviour agree."""
+    manifests = rendered("defaults")
+    for svc in SERVICES:
+        assert env_of(container(manifests, svc))["HF_HUB_OFFLINE"]["value"] == "1", svc
+    assert {"name": "HF_HUB_OFFLINE", "value": "1"} in job_template(manifests).env
+    controller_env = {
+        n: e["value"] for n, e in env_of(container(manifests, "controller")).items() if "value" in e
+    }
+    assert offline_setting(controller_env) == "HF_HUB_OFFLINE=1"
+    online, _ = render({"config": {"offline": False}})
+    assert env_of(container(online, "controller"))["HF_HUB_OFFLINE"]["value"] == "0"

@@ -216,6 +216,8 @@ local: {runsJobs: false, trainsInPod: true}
   value: {{ $v.config.logFormat | quote }}
 - name: LABELLOOP_CACHE_DIR
   value: {{ $v.config.cacheDir | quote }}
+- name: HF_HUB_OFFLINE
+  value: {{ ternary "1" "0" $v.config.offline | quote }}
 {{- if has $component (splitList " " (include "labelloop.services" $root)) }}
 {{- $values := index $v $component }}
 - name: LABELLOOP_GRPC_PORT
