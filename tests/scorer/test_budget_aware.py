@@ -9,18 +9,15 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-from labelloop.core.config import Settings, StorageConfig
-from labelloop.core.server import Server, channel
 from labelloop.core.storage import LocalStore
 from labelloop.scorer.scoring import Scorer
-from labelloop.scorer.service import registrar
 from labelloop.scorer.strategies.budget_aware import several_annotators
 from labelloop.v1 import common_pb2 as c
 from labelloop.v1 import scorer_pb2 as pb
 from labelloop.v1 import scorer_pb2_grpc as pb_grpc
 
 from tests.scorer.data import annotator_labels, probabilities, put_array
-from tests.support.ports import free_port
+from tests.scorer.server import running_scorer
 
 K = 5
 BUDGET = c.STRATEGY_BUDGET_AWARE
@@ -115,15 +112,8 @@ def test_needs_labels_with_labeled_probabilities(store: LocalStore) -> None:
 
 @pytest.fixture
 def stub(store: LocalStore) -> Iterator[pb_grpc.ScorerServiceStub]:
-    settings = Settings(
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-        storage=StorageConfig(backend="local", root=store.root),
-    )
-    server = Server("scorer", settings, registrar(Scorer(store)))
-    server.start()
-    yield pb_grpc.ScorerServiceStub(channel(f"127.0.0.1:{server.port}"))
-    server.stop(grace=1)
+    with running_scorer(store) as stub:
+        yield stub
 
 
 def test_service_scores_budget_aware(store: LocalStore, stub: pb_grpc.ScorerServiceStub) -> None:

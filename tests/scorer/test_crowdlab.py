@@ -11,17 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from cleanlab.multiannotator import get_label_quality_multiannotator
-from labelloop.core.config import Settings, StorageConfig
-from labelloop.core.server import Server, channel
 from labelloop.core.storage import LocalStore
-from labelloop.scorer.scoring import Scorer
-from labelloop.scorer.service import registrar
 from labelloop.v1 import common_pb2 as c
 from labelloop.v1 import scorer_pb2 as pb
 from labelloop.v1 import scorer_pb2_grpc as pb_grpc
 
 from tests.scorer.data import probabilities, put_array
-from tests.support.ports import free_port
+from tests.scorer.server import running_scorer
 
 K = 4
 CLASSES = ["ant", "bee", "cat", "dog"]
@@ -36,15 +32,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> LocalStore:
 
 @pytest.fixture(scope="module")
 def stub(store: LocalStore) -> Iterator[pb_grpc.ScorerServiceStub]:
-    settings = Settings(
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-        storage=StorageConfig(backend="local", root=store.root),
-    )
-    server = Server("scorer", settings, registrar(Scorer(store)))
-    server.start()
-    yield pb_grpc.ScorerServiceStub(channel(f"127.0.0.1:{server.port}"))
-    server.stop(grace=1)
+    with running_scorer(store) as stub:
+        yield stub
 
 
 def noisy_labels(rng: np.random.Generator, truth: np.ndarray, accuracy: list[float]) -> np.ndarray:

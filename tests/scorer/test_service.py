@@ -8,18 +8,14 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-from labelloop.core.config import Settings, StorageConfig
 from labelloop.core.metrics import SCORER_REGISTRY as REGISTRY
-from labelloop.core.server import Server, channel
 from labelloop.core.storage import LocalStore
-from labelloop.scorer.scoring import Scorer
-from labelloop.scorer.service import registrar
 from labelloop.v1 import common_pb2 as c
 from labelloop.v1 import scorer_pb2 as pb
 from labelloop.v1 import scorer_pb2_grpc as pb_grpc
 
 from tests.scorer.data import annotator_labels, probabilities, put_array
-from tests.support.ports import free_port
+from tests.scorer.server import running_scorer
 
 K = 4
 
@@ -31,15 +27,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> LocalStore:
 
 @pytest.fixture(scope="module")
 def stub(store: LocalStore) -> Iterator[pb_grpc.ScorerServiceStub]:
-    settings = Settings(
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-        storage=StorageConfig(backend="local", root=store.root),
-    )
-    server = Server("scorer", settings, registrar(Scorer(store)))
-    server.start()
-    yield pb_grpc.ScorerServiceStub(channel(f"127.0.0.1:{server.port}"))
-    server.stop(grace=1)
+    with running_scorer(store) as stub:
+        yield stub
 
 
 @pytest.fixture(scope="module")
