@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import grpc
@@ -134,6 +134,18 @@ def _yaml_text(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
 
 
+def all_pages(fetch: Callable[[str], Any], field: str) -> list[Any]:
+    """Every item of a paged List call: fetch(page_token) returns one page, `field` names its items."""
+    found: list[Any] = []
+    token = ""
+    while True:
+        page = fetch(token)
+        found.extend(getattr(page, field))
+        token = page.next_page_token
+        if not token:
+            return found
+
+
 class LabelLoopClient(LabelingMethods):
     """Talks to the controller (experiments, the labeling queue) and the dataset store (datasets,
     annotations). The labeling queue's methods (lease_tasks, submit_label, skip_task, list_tasks,
@@ -200,16 +212,12 @@ class LabelLoopClient(LabelingMethods):
         return self.store.GetDataset(request, timeout=self.timeout).dataset
 
     def list_datasets(self) -> builtins.list[dataset_store_pb2.Dataset]:
-        found: builtins.list[dataset_store_pb2.Dataset] = []
-        token = ""
-        while True:
-            page = self.store.ListDatasets(
+        return all_pages(
+            lambda token: self.store.ListDatasets(
                 dataset_store_pb2.ListDatasetsRequest(page_size=200, page_token=token), timeout=self.timeout
-            )
-            found.extend(page.datasets)
-            token = page.next_page_token
-            if not token:
-                return found
+            ),
+            "datasets",
+        )
 
     def delete_dataset(self, dataset: str, force: bool = False) -> None:
         """Deletes the dataset with its files, annotations and snapshots. While experiments that have
@@ -218,22 +226,16 @@ class LabelLoopClient(LabelingMethods):
         self.store.DeleteDataset(request, timeout=self.timeout)
 
     def list_annotations(self, dataset: str, annotation_set: str) -> list[dataset_store_pb2.Annotation]:
-        found: list[dataset_store_pb2.Annotation] = []
-        token = ""
-        while True:
-            page = self.store.ListAnnotations(
+        parent = _name("datasets", dataset)
+        return all_pages(
+            lambda token: self.store.ListAnnotations(
                 dataset_store_pb2.ListAnnotationsRequest(
-                    parent=_name("datasets", dataset),
-                    annotation_set=annotation_set,
-                    page_size=1000,
-                    page_token=token,
+                    parent=parent, annotation_set=annotation_set, page_size=1000, page_token=token
                 ),
                 timeout=self.timeout,
-            )
-            found.extend(page.annotations)
-            token = page.next_page_token
-            if not token:
-                return found
+            ),
+            "annotations",
+        )
 
     # Experiments ------------------------------------------------------------------------------
 
@@ -353,16 +355,12 @@ class LabelLoopClient(LabelingMethods):
         return self.experiments.GetExperiment(request, timeout=self.timeout).experiment
 
     def list(self) -> list[experiments_pb2.Experiment]:
-        found: list[experiments_pb2.Experiment] = []
-        token = ""
-        while True:
-            page = self.experiments.ListExperiments(
+        return all_pages(
+            lambda token: self.experiments.ListExperiments(
                 experiments_pb2.ListExperimentsRequest(page_size=200, page_token=token), timeout=self.timeout
-            )
-            found.extend(page.experiments)
-            token = page.next_page_token
-            if not token:
-                return found
+            ),
+            "experiments",
+        )
 
     def start(self, experiment: str) -> experiments_pb2.Experiment:
         request = experiments_pb2.StartExperimentRequest(name=_name("experiments", experiment))
@@ -387,19 +385,14 @@ class LabelLoopClient(LabelingMethods):
         self.experiments.DeleteExperiment(request, timeout=max(self.timeout, 60.0))
 
     def list_rounds(self, experiment: str) -> builtins.list[experiments_pb2.Round]:
-        found: builtins.list[experiments_pb2.Round] = []
-        token = ""
-        while True:
-            page = self.experiments.ListRounds(
-                experiments_pb2.ListRoundsRequest(
-                    parent=_name("experiments", experiment), page_size=200, page_token=token
-                ),
+        parent = _name("experiments", experiment)
+        return all_pages(
+            lambda token: self.experiments.ListRounds(
+                experiments_pb2.ListRoundsRequest(parent=parent, page_size=200, page_token=token),
                 timeout=self.timeout,
-            )
-            found.extend(page.rounds)
-            token = page.next_page_token
-            if not token:
-                return found
+            ),
+            "rounds",
+        )
 
     def watch(
         self, experiment: str, timeout: float | None = None
