@@ -36,6 +36,7 @@ import pandas as pd
 from labelloop.core import layout
 from labelloop.core.config import Settings
 from labelloop.core.errors import FailedPrecondition
+from labelloop.core.faults import is_transient
 from labelloop.core.storage import ObjectStore, open_store, upload_folder
 from labelloop.trainer import data, embeddings, hparams, newdata, probe
 from labelloop.trainer import predictor as predictor_folder
@@ -64,6 +65,14 @@ def offline_environment() -> None:
     """Make a missing download fail at once instead of hanging: there is no internet here."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def failure_message(error: BaseException) -> str:
+    """The job status's error text, "Kind: message"; the operation's code is read from Kind. A fault that
+    can go away (storage unreachable, a full disk) is Unavailable: the controller then trains again
+    (and, past its attempts, stops resumably) instead of failing the experiment for good."""
+    kind = "Unavailable" if is_transient(error) else type(error).__name__
+    return f"{kind}: {error}"
 
 
 def run_job(
@@ -455,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run_job(spec, store, status.report, settings.cache_dir, shard)
     except Exception as error:
         log.exception("job %s failed", spec.job_id)
-        status.write("failed", 0.0, "failed", f"{type(error).__name__}: {error}", force=True)
+        status.write("failed", 0.0, "failed", failure_message(error), force=True)
         return 1
     status.write("succeeded", 1.0, "done", force=True)
     print(json.dumps(result))
