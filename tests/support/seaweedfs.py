@@ -36,6 +36,9 @@ def weed_binary() -> str | None:
     return str(local) if local.exists() else shutil.which("weed")
 
 
+MAX_VOLUMES = 5000
+
+
 def start_seaweedfs(workdir: Path, timeout: float = 60.0) -> S3Server:
     weed = weed_binary()
     if weed is None:
@@ -62,6 +65,9 @@ def start_seaweedfs(workdir: Path, timeout: float = 60.0) -> S3Server:
     args = [
         weed, "mini", f"-dir={workdir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         f"-s3.config={workdir / 'identities.json'}",
+        # Every test bucket is a collection with volumes of its own: the default cap (free disk / 1 GiB)
+        # runs out after a few dozen buckets in one session ("No writable volumes and no free volumes").
+        f"-volume.max={MAX_VOLUMES}",
         *(f"-{name}={port}" for name, port in ports.items()),
     ]  # fmt: skip
     (workdir / "data").mkdir(exist_ok=True)
