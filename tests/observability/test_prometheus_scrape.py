@@ -172,6 +172,21 @@ def test_stage_durations_match_the_rounds(finished: Finished) -> None:
     assert counts["train"] == MAX_ROUNDS + 1 and counts["label"] == MAX_ROUNDS
 
 
+def test_time_to_next_batch_is_what_labelers_waited(finished: Finished) -> None:
+    """One observation per batch after the first: the round's snapshot to select seconds."""
+    selector = f'{{experiment="{EXPERIMENT}"}}'
+    name = "labelloop_time_to_next_batch_seconds"
+    count = single(finished.prometheus, f"{name}_count{selector}")
+    total = single(finished.prometheus, f"{name}_sum{selector}")
+    waits = [
+        sum(r.stage_seconds[s] for s in ("snapshot", "train", "evaluate", "score", "select"))
+        for r in finished.rounds[1:]
+        if "select" in r.stage_seconds
+    ]
+    assert count == len(waits) == MAX_ROUNDS - 1
+    assert total == pytest.approx(sum(waits), rel=1e-9)
+
+
 def test_stage_histogram_has_every_stage_the_issue_names(finished: Finished) -> None:
     """The observability issue: a duration histogram for train, predict, score, select, label,
     evaluate. Rounds report predict seconds (Round.stage_seconds["predict"]); the histogram must too."""

@@ -442,6 +442,9 @@ class RoundRunner:
                 self._succeed("the selector found no examples left to label")
             self.ctx.commit(record)
         metrics.EXPERIMENT_AWAITING.labels(self.id).set(len(chosen))
+        if chosen and record.round.number > 0:  # round 0's snapshot also waits for the first labels
+            to_batch = sum(record.round.stage_seconds.get(k, 0.0) for k in MAIN_STAGES[:-1])
+            metrics.TIME_TO_NEXT_BATCH.labels(self.id).observe(to_batch)
 
     def _pending(self, record: RoundRecord, labeled: set[str]) -> set[str]:
         """Examples handed to labelers before (earlier rounds' batches and the first labeled set)

@@ -294,6 +294,14 @@ SCORER_ASSESS_SECONDS = Histogram(
 
 # Controller: labeling reports (CROWDLAB). Per experiment only: annotators are summarised, never a label.
 _QUALITY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+TIME_TO_NEXT_BATCH = Histogram(
+    "labelloop_time_to_next_batch_seconds",
+    "From a batch's last label to the next batch (snapshot, train, evaluate, score, select): "
+    "the time labelers wait between batches.",
+    ["experiment"],
+    buckets=_STAGE_BUCKETS,
+    registry=CONTROLLER_REGISTRY,
+)
 LABELING_ANNOTATORS = Gauge(
     "labelloop_labeling_annotators",
     "Annotators with labels in the latest labeling report.",
