@@ -138,10 +138,6 @@ def test_each_error_is_one_line_that_names_the_fix(
             [*create[:-1], "five"],
             "argument --batch-size: invalid int value: 'five' (see `labelloop experiments",
         ),
-        (
-            ["datasets", "create", "d", "--manifest", str(tmp_path / "none.csv")],
-            "none.csv: no such file; give",
-        ),
         (["-o", "xml", "datasets", "list"], "invalid choice: 'xml' (choose from 'table', 'json', 'yaml')"),
         (["experiments", "frobnicate"], "invalid choice: 'frobnicate' (choose from"),
         (["up", "--port-base", "80"], "--port-base 80: give a port from 1024 to"),

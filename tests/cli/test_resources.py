@@ -212,3 +212,13 @@ def test_experiments_create_for_people(
 
     refused = failing(running, capsys, *base, "bad-quorum", "--queue", "--quorum", "1.5")
     assert "quorum" in refused and "INVALID_ARGUMENT" in refused
+
+
+def test_a_manifest_path_is_read_by_the_store(
+    running: tuple[LocalCluster, LabelLoopClient], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A path that is no file here goes to the store as given (a store in a container reads its own
+    files); the store's refusal is one line."""
+    missing = str(tmp_path / "none.csv")
+    refused = failing(running, capsys, "datasets", "create", "d", "--manifest", missing)
+    assert "none.csv' does not exist" in refused and "INVALID_ARGUMENT" in refused

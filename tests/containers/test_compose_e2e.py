@@ -109,10 +109,10 @@ def test_experiment_trains_in_the_trainer_container(system: ComposeProject) -> N
             system, "datasets", "create", DATASET,
             "--manifest", "/input/digits/manifest.csv",
             "--image-column", "image_path", "--label-column", "label",
-            "--test-fraction", "0.3", "--seed", "0",
+            "--test-fraction", "0.3", "--seed", "0", "-o", "json",
         )
     )  # fmt: skip
-    assert (dataset["pool_count"], dataset["test_count"]) == ("280", "120")
+    assert (dataset["pool_count"], dataset["test_count"]) == (280, 120)
     assert dataset["examples_uri"].startswith("s3://labelloop/")  # ingested into SeaweedFS
 
     started = time.monotonic()
@@ -122,9 +122,9 @@ def test_experiment_trains_in_the_trainer_container(system: ComposeProject) -> N
         "--seed", "0", *TRAINING, "--start",
     )  # fmt: skip
     cli(system, "experiments", "watch", EXPERIMENT, timeout=2400)
-    final = json.loads(cli(system, "experiments", "get", EXPERIMENT))
+    final = json.loads(cli(system, "experiments", "get", EXPERIMENT, "-o", "json"))
     assert final["state"] == "EXPERIMENT_STATE_SUCCEEDED", f"{final.get('status_message')}\n{system.logs()}"
-    rounds = json.loads(cli(system, "experiments", "rounds", EXPERIMENT, "--json"))
+    rounds = json.loads(cli(system, "experiments", "rounds", EXPERIMENT, "-o", "json"))
     print(f"\nexperiment: {time.monotonic() - started:.0f} s")
     print("\n".join(f"round {r['round']}: {r['labeled']} labeled, {r['test_accuracy']:.3f}" for r in rounds))
 
@@ -148,7 +148,10 @@ def test_experiment_trains_in_the_trainer_container(system: ComposeProject) -> N
         up = {r["metric"]["service"]: r["value"][1] for r in prometheus(system, 'up{job="labelloop"}')}
         runs = prometheus(system, 'sum(labelloop_trainer_runs_total{service="trainer",state="succeeded"})')
         accuracy = prometheus(system, "labelloop_experiment_test_accuracy")
-        if runs and float(runs[0]["value"][1]) >= len(rounds) and accuracy:
+        final_scraped = bool(accuracy) and float(accuracy[0]["value"][1]) == pytest.approx(
+            rounds[-1]["test_accuracy"], abs=1e-6
+        )  # a scrape from before the last round shows the previous accuracy: wait for the next one
+        if runs and float(runs[0]["value"][1]) >= len(rounds) and final_scraped:
             break
         assert time.monotonic() < deadline, f"Prometheus: up={up} runs={runs} accuracy={accuracy}"
         time.sleep(2)

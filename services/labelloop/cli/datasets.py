@@ -59,13 +59,10 @@ def feature_columns_of(args: argparse.Namespace) -> list[str]:
 def cmd_create(args: argparse.Namespace) -> int:
     features = feature_columns_of(args)
     manifest = args.manifest
-    if "://" not in manifest:
-        path = Path(manifest)
-        if not path.is_file():
-            raise ValueError(
-                f"--manifest {manifest}: no such file; give the path of a CSV or Parquet manifest"
-            )
-        manifest = str(path.absolute())
+    # The store reads the manifest: a file here is sent by its absolute path; any other path is sent as
+    # given, for a store that runs elsewhere (a container, a pod), which says if it has no such file.
+    if "://" not in manifest and Path(manifest).is_file():
+        manifest = str(Path(manifest).absolute())
     with _client(args) as client:
         dataset = client.create_dataset(
             args.dataset_id,
