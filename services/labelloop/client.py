@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import grpc
@@ -32,6 +32,7 @@ from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
 from labelloop import presets
 from labelloop.core.api import TERMINAL_EXPERIMENT_STATES, defined_values, enum_name, enum_value
+from labelloop.core.paging import all_pages
 from labelloop.core.server import channel
 from labelloop.labeling_client import LabelingMethods
 from labelloop.v1 import (
@@ -132,18 +133,6 @@ def _yaml_text(value: Any) -> str:
     import yaml
 
     return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
-
-
-def all_pages(fetch: Callable[[str], Any], field: str) -> list[Any]:
-    """Every item of a paged List call: fetch(page_token) returns one page, `field` names its items."""
-    found: list[Any] = []
-    token = ""
-    while True:
-        page = fetch(token)
-        found.extend(getattr(page, field))
-        token = page.next_page_token
-        if not token:
-            return found
 
 
 class LabelLoopClient(LabelingMethods):

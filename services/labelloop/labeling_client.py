@@ -20,6 +20,7 @@ from collections.abc import Callable
 import grpc
 
 from labelloop.core.api import TERMINAL_EXPERIMENT_STATES, enum_value
+from labelloop.core.paging import all_pages
 from labelloop.v1 import experiments_pb2, labeling_pb2, labeling_pb2_grpc
 
 # Codes worth sending a submission again for (the same request id stores it once).
@@ -110,24 +111,20 @@ class LabelingMethods:
     ) -> builtins.list[labeling_pb2.Task]:
         """Every task of an experiment (round -1: all rounds, newest first), optionally in one state
         ("open", "leased", "done", "closed"). Nobody's labels are shown (labeling is blind)."""
-        found: builtins.list[labeling_pb2.Task] = []
-        token = ""
-        state_value = task_state_value(state)
-        while True:
-            page = self.labeling.ListTasks(
+        parent, state_value = experiment_name(experiment), task_state_value(state)
+        return all_pages(
+            lambda token: self.labeling.ListTasks(
                 labeling_pb2.ListTasksRequest(
-                    parent=experiment_name(experiment),
+                    parent=parent,
                     round=round,
                     state=state_value,  # type: ignore[arg-type]
                     page_size=500,
                     page_token=token,
                 ),
                 timeout=self.timeout,
-            )
-            found.extend(page.tasks)
-            token = page.next_page_token
-            if not token:
-                return found
+            ),
+            "tasks",
+        )
 
     def label_queue(
         self,

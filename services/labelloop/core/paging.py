@@ -1,4 +1,5 @@
-"""Opaque, offset-based page tokens (AIP-158), shared by every List RPC.
+"""Opaque, offset-based page tokens (AIP-158), shared by every List RPC, and the client-side loop
+that reads every page.
 
 A token names the listing it belongs to, so a token from one listing (or a hand-made one)
 is rejected instead of silently paging through something else.
@@ -8,8 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from labelloop.core.errors import InvalidArgument
 
@@ -56,3 +57,16 @@ def paginate(scope: str, items: Sequence[T], size: int, token: str) -> tuple[lis
     start = decode(scope, token)
     stop = start + page_size(size)
     return list(items[start:stop]), encode(scope, stop) if stop < len(items) else ""
+
+
+def all_pages(fetch: Callable[[str], Any], field: str) -> list[Any]:
+    """Client side: every item of a paged List call. fetch(page_token) returns one page; `field` names
+    its items."""
+    found: list[Any] = []
+    token = ""
+    while True:
+        page = fetch(token)
+        found.extend(getattr(page, field))
+        token = page.next_page_token
+        if not token:
+            return found
