@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -33,6 +32,7 @@ from labelloop.core import layout, names
 from labelloop.core.api import defined_values
 from labelloop.core.errors import FailedPrecondition, InvalidArgument
 from labelloop.core.storage import ObjectStore
+from labelloop.core.votes import latest_votes, majority
 from labelloop.v1 import dataset_store_pb2, labeling_pb2
 
 PARQUET = labeling_pb2.EXPORT_FORMAT_PARQUET
@@ -104,17 +104,14 @@ def annotations_frame(log: list[dataset_store_pb2.Annotation]) -> pd.DataFrame:
 
 
 def majority_votes(annotations: pd.DataFrame) -> pd.DataFrame:
-    """Per example: the majority of its annotators' latest labels (ties: the most recent vote, as the
-    store's snapshots decide), annotator agreement, annotation count."""
-    latest = annotations.reset_index(names="position").drop_duplicates(
-        ["example_id", "annotator"], keep="last"
-    )
+    """Per example: the majority of its annotators' latest labels (core/votes.py, as the store's
+    snapshots decide), annotator agreement, annotation count."""
+    votes = latest_votes(annotations[["example_id", "annotator", "label"]].itertuples(index=False))
     rows = []
-    for example_id, votes in latest.groupby("example_id", sort=True):
-        tally = Counter(votes["label"])
-        last = votes.groupby("label")["position"].max()
-        winner = max(tally, key=lambda label: (tally[label], last[label]))
-        rows.append((example_id, winner, tally[winner] / len(votes), len(votes)))
+    for example_id in sorted(votes):
+        winner, count = majority(votes[example_id])
+        total = len(votes[example_id])
+        rows.append((example_id, winner, count / total, total))
     return pd.DataFrame(
         rows, columns=["example_id", "consensus_label", "consensus_quality", "annotation_count"]
     )
