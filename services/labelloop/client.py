@@ -32,8 +32,8 @@ from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
 from labelloop import presets
 from labelloop.core.api import TERMINAL_EXPERIMENT_STATES, defined_values, enum_name, enum_value
+from labelloop.core.channels import CallerCredentials, channel
 from labelloop.core.paging import all_pages
-from labelloop.core.server import channel
 from labelloop.labeling_client import LabelingMethods
 from labelloop.v1 import (
     common_pb2,
@@ -145,9 +145,12 @@ class LabelLoopClient(LabelingMethods):
         controller_address: str = "127.0.0.1:50055",
         store_address: str = "127.0.0.1:50051",
         timeout: float = 60.0,
+        credentials: CallerCredentials | None = None,
     ):
+        """`credentials`: TLS CA, client certificate and token (default: from LABELLOOP_TLS_CA,
+        LABELLOOP_TOKEN, ...; see labelloop.core.channels)."""
         self.timeout = timeout
-        self._channels = [channel(controller_address), channel(store_address)]
+        self._channels = [channel(controller_address, credentials), channel(store_address, credentials)]
         self.experiments = experiments_pb2_grpc.ExperimentServiceStub(self._channels[0])
         self.labeling = labeling_pb2_grpc.LabelingServiceStub(self._channels[0])
         self.store = dataset_store_pb2_grpc.DatasetStoreServiceStub(self._channels[1])
@@ -179,6 +182,7 @@ class LabelLoopClient(LabelingMethods):
         seed: int = 0,
         display_name: str = "",
         timeout: float = 600.0,
+        text_columns: Sequence[str] = (),
     ) -> dataset_store_pb2.Dataset:
         """Ingests a CSV/Parquet manifest (a local path is sent as given: the store must see it)."""
         request = dataset_store_pb2.CreateDatasetRequest(
@@ -193,6 +197,7 @@ class LabelLoopClient(LabelingMethods):
             classes=list(classes),
             id_column=id_column,
             seed=seed,
+            text_columns=list(text_columns),
         )
         return self.store.CreateDataset(request, timeout=timeout).dataset
 

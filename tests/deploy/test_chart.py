@@ -373,6 +373,8 @@ def _allowed_components(policy: dict[str, Any], port: str) -> set[str] | None:
         return None
     components: set[str] = set()
     for peer in rule["from"]:
+        if component := peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/component"):
+            components.add(component)
         for expr in peer.get("podSelector", {}).get("matchExpressions", []):
             if expr["key"] == "app.kubernetes.io/component":
                 components |= set(expr["values"])
@@ -384,11 +386,11 @@ def test_network_policies_admit_only_callers() -> None:
     policies = {p["metadata"]["name"]: p for p in find(manifests, "NetworkPolicy")}
     assert set(policies) == {f"labelloop-{s}" for s in [*SERVICES, "objectstore"]}
     expected = {
-        "store": {"controller", "trainer", "scorer", "selector", "test"},
+        "store": {"controller", "trainer", "test"},  # the scorer and selector read the object store
         "trainer": {"controller", "test"},
         "scorer": {"controller", "test"},
         "selector": {"controller", "test"},
-        "controller": None,  # the public API; networkPolicy.controllerFrom restricts it
+        "controller": {"test"},  # deny by default: networkPolicy.controllerFrom opens the public API
     }
     for svc, components in expected.items():
         policy = policies[f"labelloop-{svc}"]

@@ -96,8 +96,13 @@ def test_only_the_named_peers_may_post_webhooks() -> None:
     assert policy["spec"]["policyTypes"] == ["Ingress"]  # egress stays open: Label Studio may be anywhere
     webhook = ingress_rule(policy, "webhook")
     assert webhook == {"ports": [{"port": "webhook", "protocol": "TCP"}], "from": LABEL_STUDIO_PEER}
-    # The other rules are the chart's usual ones: the API open (no controllerFrom), /metrics to scrapers.
-    assert ingress_rule(policy, "grpc") == {"ports": [{"port": "grpc", "protocol": "TCP"}]}
+    # The other rules are the chart's usual ones: the API closed but to `helm test` (no controllerFrom),
+    # /metrics to scrapers.
+    test_pod = {"app.kubernetes.io/name": "labelloop", "app.kubernetes.io/instance": "labelloop"}
+    assert ingress_rule(policy, "grpc") == {
+        "ports": [{"port": "grpc", "protocol": "TCP"}],
+        "from": [{"podSelector": {"matchLabels": {**test_pod, "app.kubernetes.io/component": "test"}}}],
+    }
     metrics = ingress_rule(policy, "metrics")
     assert metrics is not None and metrics["from"] == [{"namespaceSelector": {}}]
     kubernetes_validate.validate(policy, KUBE_VERSION, strict=True)

@@ -173,6 +173,41 @@ local: {runsJobs: false, trainsInPod: true}
 
 {{/* The LABELLOOP_* environment of a pod, as a YAML list: (dict "root" $ "component" "store").
      Component "trainer-job" is the trainer's Jobs: the same settings without ports. */}}
+{{/* The services' TLS and token settings (core/config.py SecurityConfig), from the tls and auth
+     Secrets mounted by labelloop.deployment; nothing when both are off (compose's settings). */}}
+{{- define "labelloop.securityEnv" -}}
+{{- $v := .Values -}}
+{{- if $v.tls.secretName }}
+- name: LABELLOOP_TLS_CERT
+  value: /etc/labelloop/tls/tls.crt
+- name: LABELLOOP_TLS_KEY
+  value: /etc/labelloop/tls/tls.key
+- name: LABELLOOP_TLS_CA
+  value: /etc/labelloop/tls/ca.crt
+- name: LABELLOOP_TLS_CLIENT_AUTH
+  value: {{ $v.tls.clientAuth | quote }}
+- name: LABELLOOP_HEALTH_PORT
+  value: {{ $v.tls.healthPort | quote }}
+{{- end }}
+{{- if $v.auth.secretName }}
+- name: LABELLOOP_AUTH_TOKENS_FILE
+  value: /etc/labelloop/auth/tokens.yaml
+- name: LABELLOOP_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.auth.secretName }}
+      key: service-token
+{{- end }}
+{{- if not $v.auth.reflection }}
+- name: LABELLOOP_REFLECTION
+  value: "false"
+{{- end }}
+{{- if ne $v.auth.metricsAccess "open" }}
+- name: LABELLOOP_METRICS_ACCESS
+  value: {{ $v.auth.metricsAccess | quote }}
+{{- end }}
+{{- end -}}
+
 {{- define "labelloop.env" -}}
 {{- $root := .root -}}
 {{- $v := $root.Values -}}
@@ -224,6 +259,12 @@ local: {runsJobs: false, trainsInPod: true}
   value: {{ $values.port | quote }}
 - name: LABELLOOP_METRICS_PORT
   value: {{ $values.metricsPort | quote }}
+{{- include "labelloop.securityEnv" $root }}
+{{- end }}
+{{- if eq $component "store" }}
+# The only folders of the pod the store reads manifests and images from; empty: the object store only.
+- name: LABELLOOP_IMPORT_ROOTS
+  value: {{ join ":" $v.store.importRoots | quote }}
 {{- end }}
 {{- if eq $component "controller" }}
 - name: LABELLOOP_WEBHOOK_PORT

@@ -2,10 +2,11 @@
      Each takes (dict "root" $ "component" "<service>"); the per-component files under templates/<service>/
      include them, so the five services cannot drift apart in probes or security settings. */}}
 
-{{/* Which components call a service's gRPC port ("test" is the helm test pod). */}}
+{{/* Which components call a service's gRPC port ("test" is the helm test pod). The scorer and
+     the selector read datasets from the object store, not through the store's API. */}}
 {{- define "labelloop.callers" -}}
 {{- $callers := dict
-  "store" (list "controller" "trainer" "scorer" "selector" "test")
+  "store" (list "controller" "trainer" "test")
   "trainer" (list "controller" "test")
   "scorer" (list "controller" "test")
   "selector" (list "controller" "test")
@@ -20,6 +21,8 @@
 {{- $values := index $v $component -}}
 {{- $isTrainer := eq $component "trainer" -}}
 {{- $localTraining := and $isTrainer (eq (include "labelloop.trainer.trainsInPod" $root) "true") -}}
+{{/* kubelet's gRPC probes cannot speak TLS: under TLS they use the plaintext health-only port. */}}
+{{- $probePort := ternary $v.tls.healthPort $values.port (not (empty $v.tls.secretName)) -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -79,6 +82,11 @@ spec:
             - name: metrics
               containerPort: {{ $values.metricsPort }}
               protocol: TCP
+            {{- if $v.tls.secretName }}
+            - name: health
+              containerPort: {{ $v.tls.healthPort }}
+              protocol: TCP
+            {{- end }}
             {{- if and (eq $component "controller") (gt (int $values.webhookPort) 0) }}
             - name: webhook
               containerPort: {{ $values.webhookPort }}
@@ -88,18 +96,18 @@ spec:
             {{- include "labelloop.env" . | nindent 12 }}
           startupProbe:
             grpc:
-              port: {{ $values.port }}
+              port: {{ $probePort }}
             periodSeconds: {{ $v.probes.startup.periodSeconds }}
             failureThreshold: {{ $v.probes.startup.failureThreshold }}
           livenessProbe:
             grpc:
-              port: {{ $values.port }}
+              port: {{ $probePort }}
             periodSeconds: {{ $v.probes.liveness.periodSeconds }}
             timeoutSeconds: {{ $v.probes.liveness.timeoutSeconds }}
             failureThreshold: {{ $v.probes.liveness.failureThreshold }}
           readinessProbe:
             grpc:
-              port: {{ $values.port }}
+              port: {{ $probePort }}
             periodSeconds: {{ $v.probes.readiness.periodSeconds }}
             timeoutSeconds: {{ $v.probes.readiness.timeoutSeconds }}
             failureThreshold: {{ $v.probes.readiness.failureThreshold }}
@@ -128,6 +136,16 @@ spec:
             - name: data
               mountPath: {{ $v.storage.local.root }}
             {{- end }}
+            {{- if $v.tls.secretName }}
+            - name: tls
+              mountPath: /etc/labelloop/tls
+              readOnly: true
+            {{- end }}
+            {{- if $v.auth.secretName }}
+            - name: auth
+              mountPath: /etc/labelloop/auth
+              readOnly: true
+            {{- end }}
       volumes:
         # The root filesystem is read-only: scratch space and the cache are emptyDirs.
         - name: tmp
@@ -145,6 +163,22 @@ spec:
         - name: data
           persistentVolumeClaim:
             claimName: {{ $v.storage.local.existingClaim }}
+        {{- end }}
+        {{- if $v.tls.secretName }}
+        # Mounted whole (no subPath), so a renewed Secret reaches the files and the running service.
+        - name: tls
+          secret:
+            secretName: {{ $v.tls.secretName }}
+            defaultMode: 0440
+        {{- end }}
+        {{- if $v.auth.secretName }}
+        - name: auth
+          secret:
+            secretName: {{ $v.auth.secretName }}
+            defaultMode: 0440
+            items:
+              - key: tokens.yaml
+                path: tokens.yaml
         {{- end }}
       {{- with $values.nodeSelector }}
       nodeSelector:
@@ -240,10 +274,11 @@ spec:
         - port: grpc
           protocol: TCP
       {{- if eq .component "controller" }}
-      {{- with $v.networkPolicy.controllerFrom }}
+      # Deny by default: the peers of controllerFrom (people's tools), and `helm test`.
       from:
+        {{- with $v.networkPolicy.controllerFrom }}
         {{- toYaml . | nindent 8 }}
-        # `helm test` checks the controller too.
+        {{- end }}
         - podSelector:
             matchLabels:
               app.kubernetes.io/name: {{ include "labelloop.name" $root }}
@@ -252,7 +287,6 @@ spec:
         {{- with $v.networkPolicy.extraFrom }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
-      {{- end }}
       {{- else }}
       from:
         - podSelector:
@@ -264,10 +298,28 @@ spec:
                 operator: In
                 values:
                   {{- include "labelloop.callers" .component | fromJsonArray | toYaml | nindent 18 }}
+        {{- if eq .component "store" }}
+        {{- with $v.networkPolicy.storeFrom }}
+        # Admins' and experimenters' tools (datasets).
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+        {{- end }}
         {{- with $v.networkPolicy.extraFrom }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
       {{- end }}
+    {{- if $v.tls.secretName }}
+    # The plaintext health-only port: kubelet's probes (from the node) and `helm test`.
+    - ports:
+        - port: health
+          protocol: TCP
+      from:
+        - podSelector:
+            matchLabels:
+              app.kubernetes.io/name: {{ include "labelloop.name" $root }}
+              app.kubernetes.io/instance: {{ $root.Release.Name }}
+              app.kubernetes.io/component: test
+    {{- end }}
     - ports:
         - port: metrics
           protocol: TCP

@@ -20,7 +20,7 @@ from labelloop.cli import export as export_commands
 from labelloop.cli import tasks as task_commands
 from labelloop.cli import up as up_commands
 from labelloop.cli import verbs as verb_commands
-from labelloop.cli.options import CliParser, add_global_options, spread_global_options
+from labelloop.cli.options import CliParser, add_global_options, apply_credentials, spread_global_options
 from labelloop.cli.output import error_line
 from labelloop.cli.predict import add_commands as add_predict_commands
 from labelloop.core.errors import LabelLoopError
@@ -67,6 +67,17 @@ def rpc_error_text(error: grpc.RpcError, args: argparse.Namespace) -> str:
     unreachable = code == grpc.StatusCode.UNAVAILABLE and (
         not details or "connect" in details.lower() or "dns" in details.lower()
     )
+    if unreachable and any(word in details.lower() for word in ("ssl", "handshake", "certificate", "tls")):
+        return (
+            f"no TLS connection to the LabelLoop services ({details}): give the CA that signed their "
+            "certificates with --ca-cert (LABELLOOP_TLS_CA), and under mTLS a client certificate"
+        )
+    if unreachable and "socket closed" in details.lower() and not os.environ.get("LABELLOOP_TLS_CA"):
+        # What a plaintext call to a TLS port ends with: the server drops the connection.
+        return (
+            f"the LabelLoop services closed the connection (controller {args.controller}, store "
+            f"{args.store}): if they speak TLS (`labelloop up --secure`), give their CA with --ca-cert"
+        )
     if unreachable:
         return (
             f"cannot reach the LabelLoop services (controller {args.controller}, store {args.store}): "
@@ -97,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return done.code if isinstance(done.code, int) else 2
     try:
         _own_json_flag(args)
+        apply_credentials(args)
         return int(args.func(args) or 0)
     except grpc.RpcError as error:
         error_line(rpc_error_text(error, args))

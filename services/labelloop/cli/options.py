@@ -1,16 +1,18 @@
 """The parser's shared behaviour: global options anywhere on the line, and one-line usage errors.
 
-Global options (--controller, --store, -o/--output) are defined on the top-level parser with their
-defaults and copied onto every subcommand with no default, so `labelloop -o json experiments list`
-and `labelloop experiments list -o json` mean the same. A subcommand that has its own option of the
-same spelling (`predict --output FILE`) keeps it.
+Global options (--controller, --store, --token, --ca-cert, -o/--output) are defined on the top-level
+parser with their defaults and copied onto every subcommand with no default, so
+`labelloop -o json experiments list` and `labelloop experiments list -o json` mean the same. A
+subcommand that has its own option of the same spelling (`predict --output FILE`) keeps it.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import NoReturn
 
 from labelloop.cli.output import FORMATS
@@ -44,6 +46,22 @@ def _global_options(defaults: Settings) -> list[tuple[tuple[str, ...], dict]]:
             },
         ),
         (
+            ("--token",),
+            {
+                "default": None,
+                "metavar": "TOKEN",
+                "help": "the bearer token to present (default LABELLOOP_TOKEN; docs/security.md)",
+            },
+        ),
+        (
+            ("--ca-cert",),
+            {
+                "default": None,
+                "metavar": "FILE",
+                "help": "PEM CA of the services' TLS certificates: speak TLS (default LABELLOOP_TLS_CA)",
+            },
+        ),
+        (
             ("-o", "--output"),
             {
                 "default": "table",
@@ -53,6 +71,15 @@ def _global_options(defaults: Settings) -> list[tuple[tuple[str, ...], dict]]:
             },
         ),
     ]
+
+
+def apply_credentials(args: argparse.Namespace) -> None:
+    """--token and --ca-cert become this process's LABELLOOP_TOKEN and LABELLOOP_TLS_CA, which every
+    channel it opens presents (labelloop.core.channels)."""
+    if getattr(args, "token", None):
+        os.environ["LABELLOOP_TOKEN"] = args.token
+    if getattr(args, "ca_cert", None):
+        os.environ["LABELLOOP_TLS_CA"] = str(Path(args.ca_cert).absolute())
 
 
 def add_global_options(parser: argparse.ArgumentParser) -> None:

@@ -10,9 +10,9 @@ from typing import Any
 
 import grpc
 
+from labelloop.core.channels import CallerCredentials, channel
 from labelloop.core.config import Settings
 from labelloop.core.errors import AlreadyExists, FailedPrecondition, LabelLoopError, NotFound, Unavailable
-from labelloop.core.server import channel
 from labelloop.v1 import (
     dataset_store_pb2_grpc,
     scorer_pb2_grpc,
@@ -40,11 +40,17 @@ class Stubs:
 
     @classmethod
     def connect(cls, settings: Settings) -> Stubs:
+        """Stubs that present this service's own credentials (TLS, mTLS certificate, service token)."""
+        credentials = CallerCredentials.of(settings.security)
+
+        def to(service: str) -> grpc.Channel:
+            return channel(settings.address_of(service), credentials)
+
         return cls(
-            store=dataset_store_pb2_grpc.DatasetStoreServiceStub(channel(settings.store_address)),
-            trainer=trainer_pb2_grpc.TrainerServiceStub(channel(settings.trainer_address)),
-            scorer=scorer_pb2_grpc.ScorerServiceStub(channel(settings.scorer_address)),
-            selector=selector_pb2_grpc.SelectorServiceStub(channel(settings.selector_address)),
+            store=dataset_store_pb2_grpc.DatasetStoreServiceStub(to("store")),
+            trainer=trainer_pb2_grpc.TrainerServiceStub(to("trainer")),
+            scorer=scorer_pb2_grpc.ScorerServiceStub(to("scorer")),
+            selector=selector_pb2_grpc.SelectorServiceStub(to("selector")),
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from labelloop.core.channels import CallerCredentials
 from labelloop.core.config import Settings
 from labelloop.core.server import Registrar, run_service
 from labelloop.core.storage import open_store
@@ -18,9 +19,17 @@ def build(settings: Settings) -> Registrar:
     executor_type = executor_class(settings.trainer_executor)  # an unknown name fails before any I/O
     store = open_store(settings.storage)
     _trainer = Trainer(
-        store, GrpcCatalog(settings.store_address, store), executor_type.from_settings(settings, store)
+        store,
+        GrpcCatalog(settings.store_address, store, credentials=CallerCredentials.of(settings.security)),
+        executor_type.from_settings(settings, store),
     )
     return register(_trainer)
+
+
+def ready() -> None:
+    """Returns once a run submitted now starts at once (the local worker has imported AutoGluon)."""
+    if _trainer is not None:
+        _trainer.executor.wait_ready()
 
 
 def stop() -> None:
@@ -30,4 +39,4 @@ def stop() -> None:
 
 
 if __name__ == "__main__":
-    run_service("trainer", build, on_stop=stop)
+    run_service("trainer", build, on_stop=stop, ready=ready)

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import grpc
 
 from labelloop.core import layout, names
+from labelloop.core.channels import CallerCredentials
 from labelloop.core.errors import FailedPrecondition, NotFound
 from labelloop.core.storage import ObjectStore
 
@@ -84,12 +85,18 @@ class StoreCatalog:
 class GrpcCatalog:
     """Asks the dataset store service; falls back to the files when it is unavailable."""
 
-    def __init__(self, address: str, store: ObjectStore, timeout: float = 10.0):
-        from labelloop.core.server import channel
+    def __init__(
+        self,
+        address: str,
+        store: ObjectStore,
+        timeout: float = 10.0,
+        credentials: CallerCredentials | None = None,
+    ):
+        from labelloop.core.channels import channel
         from labelloop.v1 import dataset_store_pb2_grpc
 
         self.address, self.store, self.timeout = address, store, timeout
-        self.stub = dataset_store_pb2_grpc.DatasetStoreServiceStub(channel(address))
+        self.stub = dataset_store_pb2_grpc.DatasetStoreServiceStub(channel(address, credentials))
         self.fallback = StoreCatalog(store)
 
     def _call(self, method: str, request: Any, name: str) -> Any:

@@ -129,7 +129,9 @@ class JobTemplate:
                 "%s is not set: trainer Jobs get the object-store credentials as plain env values",
                 TEMPLATE_ENV,
             )
-            plain = {k: v for k, v in settings.to_env().items() if k != "LABELLOOP_TRAINER_EXECUTOR"}
+            # Jobs call no service: they get no service token.
+            left_out = ("LABELLOOP_TRAINER_EXECUTOR", "LABELLOOP_TOKEN")
+            plain = {k: v for k, v in settings.to_env().items() if k not in left_out}
             template = cls(
                 image=env[IMAGE_ENV],
                 env=[{"name": k, "value": v} for k, v in sorted(plain.items())],
