@@ -59,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--parallel", type=int, default=0, help="experiments at a time on the services (default: the mode's)"
     )
+    parser.add_argument(
+        "--rerun-overhead",
+        action="store_true",
+        help="measure the overhead part again though a cached run has its config (after changing the "
+        "services' code; `make bench-overhead`)",
+    )
     parser.add_argument("--report-only", action="store_true", help="only rebuild the report from part files")
     parser.add_argument(
         "--reuse-parts",
@@ -81,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         config = replace(config, cached_only=True)
     if args.fresh:
         config = replace(config, resume_experiments=False)
+    if args.rerun_overhead:
+        config = replace(config, rerun_overhead=True)
     if args.parallel:
         config = replace(config, parallel=args.parallel)
     ws = Workspace(Path(args.workdir or f"bench-output/{args.mode}"))
@@ -147,11 +155,21 @@ def _narrowed(
     if rounds:
         curves = tuple(_fewer_rounds(c, rounds) for c in curves)
     if strategies:
+        # The scenario's own strategies, and variants it knows but does not run by default
+        # (e.g. activelab_in_sample, bench/config.py), in the order given.
         chosen_strategies = [s.strip() for s in strategies.split(",") if s.strip()]
         curves = tuple(
-            replace(c, strategies=tuple(s for s in c.strategies if s in chosen_strategies)) for c in curves
+            replace(c, strategies=tuple(s for s in chosen_strategies if _known(c, s))) for c in curves
         )
     return replace(config, curves=curves)
+
+
+def _known(cfg: CurveConfig, strategy: str) -> bool:
+    try:
+        cfg.variant(strategy)
+    except ValueError:
+        return False
+    return True
 
 
 def _fewer_rounds(cfg: CurveConfig, rounds: int) -> CurveConfig:

@@ -29,6 +29,7 @@ class Variant:
     strategy: str  # the API's Strategy ("random", "margin", "budget_aware", ...)
     batch_method: str = "lowest_scores"
     allow_relabel: bool = False
+    labeled_probabilities: str = ""  # the API's LabeledProbabilities; "": out of sample
 
 
 # Clean labels: every strategy takes new examples only. "budget_aware" is the preset (typical start,
@@ -52,6 +53,9 @@ NOISY_VARIANTS: dict[str, Variant] = {
     "entropy": Variant("entropy"),
     "activelab": Variant("activelab", allow_relabel=True),
     "budget_aware": Variant("budget_aware", batch_method="diverse", allow_relabel=True),
+    # ActiveLab scoring labeled examples with the current model, which trained on their labels (issue 9,
+    # item 5: what out-of-sample probabilities gain); `make bench-labeled-probabilities`.
+    "activelab_in_sample": Variant("activelab", allow_relabel=True, labeled_probabilities="in_sample"),
 }
 CLEAN_STRATEGIES = ("random", "least_confidence", "margin", "activelab", "budget_aware")
 NOISY_STRATEGIES = ("random", "good_random", "least_confidence", "entropy", "activelab", "budget_aware")
@@ -150,6 +154,9 @@ class BenchConfig:
     # Take over a run's experiment left in the services' store by an interrupted benchmark (same id and
     # config); off (--fresh) after the services' code changed, so such runs start afresh.
     resume_experiments: bool = True
+    # Measure the service overhead again even when a cached run has the same config (--rerun): its
+    # figures depend on the services' code, which the config does not name.
+    rerun_overhead: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -28,14 +28,16 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_cluster(workdir: Path) -> Iterator[tuple[LocalCluster, LabelLoopClient]]:
-    """The five services on free ports, with their store and logs under workdir."""
+def running_cluster(workdir: Path, data: Path) -> Iterator[tuple[LocalCluster, LabelLoopClient]]:
+    """The five services on free ports, with their store and logs under workdir; the store imports
+    manifests from data."""
     ports = {s: Ports(_free_port(), _free_port()) for s in SERVICES}
     cluster = LocalCluster(
         storage=StorageConfig(backend="local", root=workdir / "store"),
         log_dir=workdir / "logs",
         ports=ports,
         extra_env={"LABELLOOP_LOG_LEVEL": "WARNING"},
+        import_roots=[data],
     )
     with cluster, LabelLoopClient(cluster.address("controller"), cluster.address("store")) as client:
         yield cluster, client
@@ -97,6 +99,11 @@ def scenario_config(
         allow_relabel=variant.allow_relabel,
         seed=seed,
     )
+    if variant.labeled_probabilities:
+        config.labeled_probabilities = cast(
+            "experiments_pb2.LabeledProbabilities",
+            _enum(experiments_pb2.LabeledProbabilities, variant.labeled_probabilities),
+        )
     config.simulated_oracle.CopyFrom(
         experiments_pb2.SimulatedOracle(annotator_accuracies=list(cfg.annotator_accuracies))
     )

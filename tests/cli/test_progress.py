@@ -17,7 +17,11 @@ def experiment(**fields: object) -> pb.Experiment:
 def test_the_line_shows_epochs_elapsed_and_an_eta_from_earlier_rounds() -> None:
     current = experiment(current_round=3, rounds_completed=3, labeled_count=40, latest_test_accuracy=0.8125)
     round_ = pb.Round(
-        number=3, stage=pb.ROUND_STAGE_TRAIN, progress_message="train 45%: epoch 3/10 fitting (35 s)"
+        number=3,
+        stage=pb.ROUND_STAGE_TRAIN,
+        progress_message="train 45%: fitting, epoch 3/10 (35 s)",  # as the trainer words it
+        training_epoch=3,
+        training_max_epochs=10,
     )
     status = Status(current, round_, durations=[100.0, 30.0, 40.0], elapsed=170.0, round_elapsed=20.0)
     # Rounds 3, 4 and 5 are left at 35 s each (round 0's embedding run is left out), 20 s already run.
@@ -25,6 +29,11 @@ def test_the_line_shows_epochs_elapsed_and_an_eta_from_earlier_rounds() -> None:
         "round 3/5  train 45%  epoch 3/10  fitting (35 s)  labeled 40  accuracy 0.812  "
         "elapsed 2m50s  ETA 1m25s"
     )
+    # The epoch comes from the round's fields, and only while it trains.
+    round_.training_epoch = 4
+    assert "  epoch 4/10  fitting (35 s)  " in status.line()
+    round_.stage = pb.ROUND_STAGE_SCORE
+    assert "epoch" not in status.line()
 
 
 def test_no_accuracy_and_no_eta_before_the_first_round_ends() -> None:

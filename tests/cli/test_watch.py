@@ -1,6 +1,7 @@
 """A scripted session: `labelloop experiments watch` on a terminal (a pty) and piped, while a real
 experiment runs on all five services (tabular digits, a linear probe: seconds a round); then `get`
-and `rounds` show each round's model and the `labelloop predict` command that uses it, which runs."""
+and `rounds` show each round's model and the `labelloop predict` command that uses it, which runs.
+Last, a fine-tuning round, whose epochs `watch` shows as the trainer reports them."""
 
 from __future__ import annotations
 
@@ -45,14 +46,14 @@ def everything(
 class Watcher:
     """`labelloop experiments watch` as a child process, its output collected by a thread."""
 
-    def __init__(self, local: LocalCluster, terminal: bool):
+    def __init__(self, local: LocalCluster, terminal: bool, experiment: str = EXPERIMENT):
         command = [
             sys.executable,
             "-m",
             "labelloop.cli.main",
             "experiments",
             "watch",
-            EXPERIMENT,
+            experiment,
             "--controller",
             local.address("controller"),
             "--store",
@@ -167,3 +168,44 @@ def test_watch_on_a_terminal_and_piped_then_the_models(
     argv[argv.index("predictions.csv")] = str(workdir / "predictions.csv")
     assert main([*argv, *addresses]) == 0, capsys.readouterr().err
     assert len(pd.read_csv(workdir / "predictions.csv")) == 12
+
+
+def test_watch_shows_the_epochs_of_a_fine_tuning_round(
+    everything: tuple[LocalCluster, LabelLoopClient, Path],
+) -> None:
+    local, client, _ = everything
+    epochs = 5000  # a small MLP on 20 examples takes milliseconds an epoch: the time limit ends the fit
+    hyperparameters = {"model.names": "[numerical_mlp]", "optim.max_epochs": epochs, "optim.patience": epochs}
+    client.create_experiment(
+        "tuned",
+        dataset="digits",
+        per_class=2,
+        batch_size=10,
+        max_rounds=1,
+        trainer=trainer_config(
+            hyperparameters=hyperparameters, time_limit_seconds=6, num_gpus=0, mode="fine-tune"
+        ),
+        seed=3,
+    )
+    on_terminal = Watcher(local, terminal=True, experiment="tuned")
+    piped = Watcher(local, terminal=False, experiment="tuned")
+    deadline = time.monotonic() + 60
+    while "round 0" not in on_terminal.text() or "round 0" not in piped.text():
+        assert time.monotonic() < deadline, (on_terminal.text(), piped.text())
+        time.sleep(0.1)
+    client.start("tuned")
+    code, shown = on_terminal.finish(600)
+    assert code == 0, shown
+    code, lines = piped.finish(600)
+    assert code == 0, lines
+
+    # "epoch k/5000" while the round trains, and the message it came in no longer repeats it.
+    trained = re.compile(rf"^round 0/1  train \d+%  epoch (\d+)/{epochs}  fitting \(\d+ s\)  labeled 20  ")
+    statuses = [s.strip() for s in re.split(r"\r\x1b\[K|\r?\n", shown)]
+    seen = [int(m[1]) for s in statuses if (m := trained.match(s))]
+    assert seen and all(1 <= e <= epochs for e in seen), "\n".join(statuses)
+    assert seen == sorted(seen) and len(set(seen)) > 1, seen  # it moves on, never back
+    assert ESCAPE not in lines
+    assert any(trained.match(line) for line in lines.splitlines()), lines
+    after = lines.split("round 0 done")[1].split("round 1/1  train")[0]
+    assert "round 1/1" in after and "epoch" not in after  # past training, no epoch is shown

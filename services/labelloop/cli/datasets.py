@@ -40,9 +40,9 @@ def _details(dataset: dataset_store_pb2.Dataset) -> str:
 def feature_columns_of(args: argparse.Namespace) -> list[str]:
     """--feature-columns a,b, --feature-column c and --text-column t, in that order, each once.
 
-    Text needs no flag of its own in the store: the trainer embeds a feature column whose values are
-    not numbers with the text model, and feeds numeric ones to the model as they are. --text-column
-    says which column is the text (and fails here when it is also named as a number column).
+    The trainer embeds a feature column whose values are not numbers with the text model, and feeds
+    numeric ones to the model as they are; the store keeps a --text-column as text even where its
+    values look like numbers (ids, digit strings). It fails here when also named as a number column.
     """
     listed = [c.strip() for c in args.feature_columns.split(",") if c.strip()]
     numeric = listed + [c.strip() for c in args.feature_column if c.strip()]
@@ -75,6 +75,7 @@ def cmd_create(args: argparse.Namespace) -> int:
             id_column=args.id_column,
             classes=[c.strip() for c in args.classes.split(",") if c.strip()],
             seed=args.seed,
+            text_columns=[c.strip() for c in args.text_column if c.strip()],
         )
     emit(args, as_data(dataset), lambda: f"{dataset.name} created\n{_details(dataset)}")
     return 0

@@ -27,9 +27,11 @@ from labelloop.v1 import experiments_pb2
 
 # The controller reports trainer progress as "train 45%: <trainer message>" (controller/training.py).
 _PERCENT = re.compile(r"^(\w+) (\d+)%(?::\s*(.*))?$")
-# An epoch count in the trainer's message, "epoch 3/10" or "epoch 3 of 10".
-_EPOCH = re.compile(r"\bepoch\s+(\d+)\s*(?:/|of)\s*(\d+)", re.IGNORECASE)
+# The epoch in the trainer's message ("fitting, epoch 3/10 (42 s)"): shown from the round's
+# training_epoch fields instead, so the message loses it.
+_EPOCH = re.compile(r",?\s*\bepoch\s+\d+(?:/\d+)?", re.IGNORECASE)
 DONE = experiments_pb2.ROUND_STAGE_DONE
+TRAIN = experiments_pb2.ROUND_STAGE_TRAIN
 RUNNING = experiments_pb2.EXPERIMENT_STATE_RUNNING
 CREATED = experiments_pb2.EXPERIMENT_STATE_CREATED
 PAUSED = experiments_pb2.EXPERIMENT_STATE_PAUSED
@@ -101,9 +103,10 @@ class Status:
                 experiment.state, state_name(experiment.state)
             )
         parts.append(f"{stage} {match[2]}%" if match else stage)
-        if epoch := _EPOCH.search(detail):
-            parts.append(f"epoch {epoch[1]}/{epoch[2]}")
-            detail = _EPOCH.sub("", detail).strip(" ,;")
+        if current.training_epoch and (current.stage or experiment.current_stage) == TRAIN:
+            most = current.training_max_epochs
+            parts.append(f"epoch {current.training_epoch}" + (f"/{most}" if most else ""))
+        detail = _EPOCH.sub("", detail).strip(" ,;")
         if detail:
             parts.append(detail)
         parts.append(f"labeled {experiment.labeled_count}")

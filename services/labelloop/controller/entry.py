@@ -155,6 +155,8 @@ class Entry:
                 shown = self._round_views[number]
                 shown.progress_message = record.round.progress_message
                 shown.labels_awaited = record.round.labels_awaited
+                shown.training_epoch = record.round.training_epoch
+                shown.training_max_epochs = record.round.training_max_epochs
             self._announce()
 
     def _write(self, changed: list[int], retry_seconds: float) -> None:

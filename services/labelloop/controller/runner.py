@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 
 from labelloop.controller import arrays, held_out
-from labelloop.controller.batches import attach_embeddings, explain_failure
+from labelloop.controller.batches import SCORES_ONLY, attach_embeddings, explain_failure
 from labelloop.controller.clients import Interrupted, call
 from labelloop.controller.cold_start import first_set_ids
 from labelloop.controller.consensus import assess_round, report_to_json
@@ -32,7 +33,7 @@ from labelloop.core import layout, metrics
 from labelloop.core.api import TERMINAL_EXPERIMENT_STATES
 from labelloop.core.errors import FailedPrecondition, LabelLoopError
 from labelloop.core.logs import log_context
-from labelloop.v1 import common_pb2, dataset_store_pb2, experiments_pb2, scorer_pb2, selector_pb2
+from labelloop.v1 import common_pb2, dataset_store_pb2, experiments_pb2, scorer_pb2, selector_pb2, trainer_pb2
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +172,10 @@ class RoundRunner:
                 record.round.progress_message = message
                 self.ctx.touch()
 
+    def _epoch(self, record: RoundRecord, run: trainer_pb2.Operation) -> None:
+        with self.ctx.lock:  # shown with the next progress message, which names the epoch too
+            record.round.training_epoch, record.round.training_max_epochs = run.epoch, run.max_epochs
+
     def _budget_metrics(self) -> None:
         budget = self.config.stopping_rule.label_budget
         if budget:
@@ -253,6 +258,7 @@ class RoundRunner:
             self.ctx.store.uri(layout.round_prefix(self.id, number)),
         )
         request.labels_uri = record.consensus_labels_uri  # CROWDLAB's consensus, if this round has one
+        request.skip_pool_embeddings = self.config.batch_method in SCORES_ONLY  # no one would read them
         operation = call(
             self.ctx.stubs.trainer.CreateTrainingRun,
             request,
@@ -263,14 +269,14 @@ class RoundRunner:
             with self.ctx.lock:
                 record.round.training_operation = operation.name  # so that Cancel can stop it
                 self.ctx.commit(record)
-        done = await_operation(self.ctx, operation.name, lambda message: self._progress(record, message))
+        follow = partial(await_operation, self.ctx, operation.name, seen=partial(self._epoch, record))
+        done = follow(partial(self._progress, record))
         if done is None or done.state != common_pb2.OPERATION_STATE_SUCCEEDED:
 
             def next_attempt() -> None:
                 record.train_attempt += 1
 
-            what = f"training round {number}"
-            retry_lost(self.ctx, record, done, what, record.train_attempt, next_attempt)
+            retry_lost(self.ctx, record, done, f"training round {number}", record.train_attempt, next_attempt)
             return
         result = done.result
         if list(result.classes) and list(result.classes) != self.view.classes:
@@ -331,9 +337,8 @@ class RoundRunner:
     # SCORE ------------------------------------------------------------------------------------
 
     def score(self, record: RoundRecord) -> None:
-        """Hands the scorer everything there is: the unlabeled rows, the labeled rows and their
-        annotations. The strategy decides what it uses (ActiveLab learns annotator quality from the
-        labeled rows; re-labeling needs their scores)."""
+        """Hands the scorer the unlabeled rows, the labeled rows and their annotations; the strategy uses
+        what it needs (ActiveLab learns annotator quality from the labeled rows, re-labeling scores them)."""
         started = time.perf_counter()
         number = record.round.number
         labeled_ids, _ = self._labeled(record)

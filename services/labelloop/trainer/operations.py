@@ -13,6 +13,7 @@ from labelloop.core import layout, paging
 from labelloop.core.errors import InvalidArgument, NotFound
 from labelloop.core.storage import ObjectStore
 from labelloop.trainer.contract import JobState
+from labelloop.trainer.epochs import epoch_of
 from labelloop.v1 import common_pb2, trainer_pb2
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,8 @@ def _embeddings_ref(store: ObjectStore, result: dict[str, Any]) -> common_pb2.Ar
 
 
 def to_proto(record: OperationRecord, store: ObjectStore) -> trainer_pb2.Operation:
+    # The job reports its epoch in the progress message (epochs.py); while it runs, it is a field too.
+    epoch, max_epochs = epoch_of(record.message) if not record.state.done else (0, 0)
     op = trainer_pb2.Operation(
         name=record.name,
         state=_STATES[record.state],
@@ -158,6 +161,8 @@ def to_proto(record: OperationRecord, store: ObjectStore) -> trainer_pb2.Operati
         create_time=_timestamp(record.create_time),
         update_time=_timestamp(record.update_time),
         labels=record.labels,
+        epoch=epoch,
+        max_epochs=max_epochs,
     )
     if record.state == JobState.FAILED or record.error_message:
         op.error.CopyFrom(common_pb2.OperationError(code=record.error_code, message=record.error_message))

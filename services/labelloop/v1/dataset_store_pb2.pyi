@@ -46,7 +46,7 @@ class Dataset(_message.Message):
     def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., classes: _Optional[_Iterable[str]] = ..., example_count: _Optional[int] = ..., pool_count: _Optional[int] = ..., test_count: _Optional[int] = ..., image_column: _Optional[str] = ..., feature_columns: _Optional[_Iterable[str]] = ..., label_column: _Optional[str] = ..., examples_uri: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateDatasetRequest(_message.Message):
-    __slots__ = ("dataset_id", "display_name", "manifest_uri", "image_column", "feature_columns", "label_column", "split_column", "test_fraction", "classes", "id_column", "seed")
+    __slots__ = ("dataset_id", "display_name", "manifest_uri", "image_column", "feature_columns", "label_column", "split_column", "test_fraction", "classes", "id_column", "seed", "text_columns")
     DATASET_ID_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     MANIFEST_URI_FIELD_NUMBER: _ClassVar[int]
@@ -58,6 +58,7 @@ class CreateDatasetRequest(_message.Message):
     CLASSES_FIELD_NUMBER: _ClassVar[int]
     ID_COLUMN_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    TEXT_COLUMNS_FIELD_NUMBER: _ClassVar[int]
     dataset_id: str
     display_name: str
     manifest_uri: str
@@ -69,7 +70,8 @@ class CreateDatasetRequest(_message.Message):
     classes: _containers.RepeatedScalarFieldContainer[str]
     id_column: str
     seed: int
-    def __init__(self, dataset_id: _Optional[str] = ..., display_name: _Optional[str] = ..., manifest_uri: _Optional[str] = ..., image_column: _Optional[str] = ..., feature_columns: _Optional[_Iterable[str]] = ..., label_column: _Optional[str] = ..., split_column: _Optional[str] = ..., test_fraction: _Optional[float] = ..., classes: _Optional[_Iterable[str]] = ..., id_column: _Optional[str] = ..., seed: _Optional[int] = ...) -> None: ...
+    text_columns: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, dataset_id: _Optional[str] = ..., display_name: _Optional[str] = ..., manifest_uri: _Optional[str] = ..., image_column: _Optional[str] = ..., feature_columns: _Optional[_Iterable[str]] = ..., label_column: _Optional[str] = ..., split_column: _Optional[str] = ..., test_fraction: _Optional[float] = ..., classes: _Optional[_Iterable[str]] = ..., id_column: _Optional[str] = ..., seed: _Optional[int] = ..., text_columns: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CreateDatasetResponse(_message.Message):
     __slots__ = ("dataset",)

@@ -218,7 +218,7 @@ class Experiment(_message.Message):
     def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., config: _Optional[_Union[ExperimentConfig, _Mapping]] = ..., state: _Optional[_Union[ExperimentState, str]] = ..., current_round: _Optional[int] = ..., current_stage: _Optional[_Union[RoundStage, str]] = ..., labeled_count: _Optional[int] = ..., labels_used: _Optional[int] = ..., latest_test_accuracy: _Optional[float] = ..., rounds_completed: _Optional[int] = ..., status_message: _Optional[str] = ..., annotation_set: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., failure_kind: _Optional[_Union[FailureKind, str]] = ...) -> None: ...
 
 class Round(_message.Message):
-    __slots__ = ("name", "number", "stage", "labeled_count", "test_accuracy", "stage_seconds", "seconds", "selected_example_ids", "snapshot", "model_uri", "start_time", "end_time", "training_operation", "progress_message", "labels_awaited")
+    __slots__ = ("name", "number", "stage", "labeled_count", "test_accuracy", "stage_seconds", "seconds", "selected_example_ids", "snapshot", "model_uri", "start_time", "end_time", "training_operation", "progress_message", "labels_awaited", "training_epoch", "training_max_epochs")
     class StageSecondsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -241,6 +241,8 @@ class Round(_message.Message):
     TRAINING_OPERATION_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     LABELS_AWAITED_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_MAX_EPOCHS_FIELD_NUMBER: _ClassVar[int]
     name: str
     number: int
     stage: RoundStage
@@ -256,7 +258,9 @@ class Round(_message.Message):
     training_operation: str
     progress_message: str
     labels_awaited: int
-    def __init__(self, name: _Optional[str] = ..., number: _Optional[int] = ..., stage: _Optional[_Union[RoundStage, str]] = ..., labeled_count: _Optional[int] = ..., test_accuracy: _Optional[float] = ..., stage_seconds: _Optional[_Mapping[str, float]] = ..., seconds: _Optional[float] = ..., selected_example_ids: _Optional[_Iterable[str]] = ..., snapshot: _Optional[str] = ..., model_uri: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., training_operation: _Optional[str] = ..., progress_message: _Optional[str] = ..., labels_awaited: _Optional[int] = ...) -> None: ...
+    training_epoch: int
+    training_max_epochs: int
+    def __init__(self, name: _Optional[str] = ..., number: _Optional[int] = ..., stage: _Optional[_Union[RoundStage, str]] = ..., labeled_count: _Optional[int] = ..., test_accuracy: _Optional[float] = ..., stage_seconds: _Optional[_Mapping[str, float]] = ..., seconds: _Optional[float] = ..., selected_example_ids: _Optional[_Iterable[str]] = ..., snapshot: _Optional[str] = ..., model_uri: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., training_operation: _Optional[str] = ..., progress_message: _Optional[str] = ..., labels_awaited: _Optional[int] = ..., training_epoch: _Optional[int] = ..., training_max_epochs: _Optional[int] = ...) -> None: ...
 
 class CreateExperimentRequest(_message.Message):
     __slots__ = ("experiment_id", "display_name", "config", "start")

@@ -82,7 +82,7 @@ class RunResult(_message.Message):
     def __init__(self, model_uri: _Optional[str] = ..., pool_probabilities: _Optional[_Union[_common_pb2.ArrayRef, _Mapping]] = ..., test_probabilities: _Optional[_Union[_common_pb2.ArrayRef, _Mapping]] = ..., classes: _Optional[_Iterable[str]] = ..., fit_seconds: _Optional[float] = ..., predict_seconds: _Optional[float] = ..., test_accuracy: _Optional[float] = ..., pool_embeddings: _Optional[_Union[_common_pb2.ArrayRef, _Mapping]] = ..., embed_seconds: _Optional[float] = ..., predictions_uri: _Optional[str] = ..., predicted_count: _Optional[int] = ...) -> None: ...
 
 class Operation(_message.Message):
-    __slots__ = ("name", "state", "progress", "progress_message", "create_time", "update_time", "error", "result", "labels")
+    __slots__ = ("name", "state", "progress", "progress_message", "create_time", "update_time", "error", "result", "labels", "epoch", "max_epochs")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +99,8 @@ class Operation(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    MAX_EPOCHS_FIELD_NUMBER: _ClassVar[int]
     name: str
     state: _common_pb2.OperationState
     progress: float
@@ -108,10 +110,12 @@ class Operation(_message.Message):
     error: _common_pb2.OperationError
     result: RunResult
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.OperationState, str]] = ..., progress: _Optional[float] = ..., progress_message: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.OperationError, _Mapping]] = ..., result: _Optional[_Union[RunResult, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    epoch: int
+    max_epochs: int
+    def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.OperationState, str]] = ..., progress: _Optional[float] = ..., progress_message: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.OperationError, _Mapping]] = ..., result: _Optional[_Union[RunResult, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., epoch: _Optional[int] = ..., max_epochs: _Optional[int] = ...) -> None: ...
 
 class CreateTrainingRunRequest(_message.Message):
-    __slots__ = ("request_id", "snapshot", "config", "output_uri", "labels", "labels_uri")
+    __slots__ = ("request_id", "snapshot", "config", "output_uri", "labels", "labels_uri", "skip_pool_embeddings")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -125,13 +129,15 @@ class CreateTrainingRunRequest(_message.Message):
     OUTPUT_URI_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     LABELS_URI_FIELD_NUMBER: _ClassVar[int]
+    SKIP_POOL_EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     snapshot: str
     config: TrainerConfig
     output_uri: str
     labels: _containers.ScalarMap[str, str]
     labels_uri: str
-    def __init__(self, request_id: _Optional[str] = ..., snapshot: _Optional[str] = ..., config: _Optional[_Union[TrainerConfig, _Mapping]] = ..., output_uri: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., labels_uri: _Optional[str] = ...) -> None: ...
+    skip_pool_embeddings: bool
+    def __init__(self, request_id: _Optional[str] = ..., snapshot: _Optional[str] = ..., config: _Optional[_Union[TrainerConfig, _Mapping]] = ..., output_uri: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., labels_uri: _Optional[str] = ..., skip_pool_embeddings: _Optional[bool] = ...) -> None: ...
 
 class CreateTrainingRunResponse(_message.Message):
     __slots__ = ("operation",)
