@@ -25,6 +25,13 @@ from labelloop.core.auth import ADMIN, SERVICE, hash_token, new_token
 from labelloop.core.config import SecurityConfig
 
 CERT_DAYS = 365
+STATE_DIR_NAME = "labelloop-secure"
+
+
+def default_state_dir(storage_root: Path) -> Path:
+    """Where `up --secure` keeps its state without --state-dir (and `labelloop tokens` looks): beside
+    the data folder."""
+    return (Path(storage_root).parent / STATE_DIR_NAME).absolute()
 
 
 @dataclass(frozen=True)
