@@ -76,7 +76,7 @@ def ingest_args(dataset: str, folder: Path, rows: int, test_fraction: float) -> 
 
 def ingest_local(store: ObjectStore, dataset_id: str, ingest: Ingest) -> None:
     """Ingests into a store with the dataset store's code, in this process (no-op if it exists)."""
-    datasets = DatasetStore(store)
+    datasets = DatasetStore(store, import_roots=[ingest.manifest.parent])
     if store.exists(dataset_key(dataset_id)):
         return
     datasets.create_dataset(

@@ -85,7 +85,10 @@ def cluster_client(ws: Workspace, name: str = "") -> Iterator[Any]:
     its embeddings cached across runs, and lets benchmark processes on different data sets run at once."""
     from bench.services_path import running_cluster
 
-    with running_cluster(ws.root / "services" / name if name else ws.root / "services") as (_, client):
+    with running_cluster(ws.root / "services" / name if name else ws.root / "services", ws.root / "data") as (
+        _,
+        client,
+    ):
         yield client
 
 

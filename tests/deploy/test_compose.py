@@ -97,6 +97,10 @@ def test_commands_ports_and_environment_match_the_chart(name: str) -> None:
             # signs image links for the object store's port published on this machine
             assert value == values["s3"]["publicEndpoint"] == ""
             assert env[key] == "http://" + published("objectstore")[values["objectStore"]["port"]]
+        elif key == "LABELLOOP_IMPORT_ROOTS":  # compose mounts an input folder; the chart imports from
+            # the object store only unless store.importRoots names folders of a volume of your own
+            assert value == ":".join(values["store"]["importRoots"]) == ""
+            assert env[key] == "/input" and any(v.split(":")[1] == "/input" for v in spec["volumes"])
         elif isinstance(value, dict):  # S3 credentials: a Secret in the chart, variables in compose
             assert env[key]
         else:

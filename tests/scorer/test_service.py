@@ -203,3 +203,21 @@ def test_bad_inputs_map_to_status_and_store_nothing(
     assert message in info.value.details()
     assert list(store.list(output)) == []
     assert not Path(store.root, output).exists()
+
+
+@pytest.mark.parametrize(
+    ("output", "code", "message"),
+    [
+        ("datasets/d/", grpc.StatusCode.INVALID_ARGUMENT, "is under datasets/"),
+        ("experiments/e1/tasks/", grpc.StatusCode.INVALID_ARGUMENT, "only in a round's folder"),
+        ("runs/../datasets/d/", grpc.StatusCode.INVALID_ARGUMENT, "'..'"),
+    ],
+)
+def test_scores_go_only_where_the_caller_may_write(
+    store: LocalStore, stub: pb_grpc.ScorerServiceStub, good: dict[str, c.ArrayRef], output: str,
+    code: grpc.StatusCode, message: str,
+) -> None:  # fmt: skip
+    with pytest.raises(grpc.RpcError) as info:
+        stub.ScoreExamples(request(good, output_uri=output), timeout=30)  # a key of the store
+    assert info.value.code() == code and message in info.value.details()
+    assert not any(k.startswith(("datasets/", "experiments/")) for k in store.list(""))

@@ -14,8 +14,9 @@ IMAGE_COUNT = 24
 
 
 @pytest.fixture
-def datasets(object_store: ObjectStore) -> DatasetStore:
-    return DatasetStore(object_store)
+def datasets(object_store: ObjectStore, tmp_path: Path) -> DatasetStore:
+    """The store imports local files from the test's folder only, where its manifests are."""
+    return DatasetStore(object_store, import_roots=[tmp_path])
 
 
 @pytest.fixture

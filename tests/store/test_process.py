@@ -43,7 +43,13 @@ def _wait_serving(address: str, process: subprocess.Popen, timeout: float = 60.0
 @pytest.mark.integration
 def test_store_process_serves_s3_and_stops_on_sigterm(s3_server: S3Server, tmp_path: Path) -> None:
     storage = s3_config(s3_server)
-    settings = Settings(storage=storage, grpc_port=free_port(), metrics_port=free_port(), cache_dir=tmp_path)
+    settings = Settings(
+        storage=storage,
+        grpc_port=free_port(),
+        metrics_port=free_port(),
+        cache_dir=tmp_path,
+        import_roots=(tmp_path,),  # reaches the process as LABELLOOP_IMPORT_ROOTS
+    )
     env = {
         **os.environ,
         **settings.to_env(),

@@ -30,7 +30,7 @@ def datasets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatasetStore]
     rows = [f"{i},{n},{CLASSES[n % 3]},pool" for n, i in enumerate(POOL)]
     rows += [f"{i},{n},{CLASSES[n % 3]},test" for n, i in enumerate(TEST)]
     manifest.write_text("id,x,label,split\n" + "\n".join(rows) + "\n")
-    store = DatasetStore(LocalStore(root / "store"))
+    store = DatasetStore(LocalStore(root / "store"), import_roots=[root])
     store.create_dataset("d", str(manifest), label_column="label", split_column="split", id_column="id")
     yield store
 

@@ -166,7 +166,13 @@ def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pb_grpc.DatasetSt
         metrics_port=free_port(),
         bind_host="127.0.0.1",
     )
-    server = Server("store", settings, registrar(DatasetStore(LocalStore(settings.storage.root))))
+    server = Server(
+        "store",
+        settings,
+        registrar(
+            DatasetStore(LocalStore(settings.storage.root), import_roots=[tmp_path_factory.getbasetemp()])
+        ),
+    )
     server.start()
     manifest = root / "m.csv"
     manifest.write_text(

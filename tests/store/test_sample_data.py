@@ -28,7 +28,7 @@ def test_digits_images_manifest(tmp_path: Path) -> None:
 
 
 def test_tabular_manifests_ingest(tmp_path: Path) -> None:
-    datasets = DatasetStore(LocalStore(tmp_path / "store"))
+    datasets = DatasetStore(LocalStore(tmp_path / "store"), import_roots=[tmp_path])
     expected = {
         "digits": (sample_data.write_digits_tabular, 1797, 64, [str(d) for d in range(10)]),
         "cancer": (sample_data.write_breast_cancer_tabular, 569, 30, ["benign", "malignant"]),

@@ -33,7 +33,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         metrics_port=free_port(),
         bind_host="127.0.0.1",
     )
-    server = Server("store", settings, registrar(DatasetStore(LocalStore(settings.storage.root))))
+    server = Server(
+        "store",
+        settings,
+        registrar(
+            DatasetStore(LocalStore(settings.storage.root), import_roots=[tmp_path_factory.getbasetemp()])
+        ),
+    )
     server.start()
     # One dataset every error case can refer to.
     manifest = write_wine_tabular(root / "wine")
@@ -72,9 +78,9 @@ CASES = {
         "does not match 'datasets/{dataset}'",
         lambda s: s.GetDataset(pb.GetDatasetRequest(name="wine"), timeout=10),
     ),
-    "missing manifest": (
+    "manifest outside the import roots": (
         grpc.StatusCode.INVALID_ARGUMENT,
-        "does not exist",
+        "'/nope.csv' is not inside the store's import roots",
         lambda s: s.CreateDataset(
             pb.CreateDatasetRequest(dataset_id="w2", manifest_uri="/nope.csv"), timeout=10
         ),

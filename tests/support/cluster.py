@@ -33,10 +33,22 @@ def free_ports(services: tuple[str, ...] = SERVICES) -> dict[str, Ports]:
     return {s: Ports(free_port(), free_port()) for s in services}
 
 
+def session_folder(path: Path) -> Path:
+    """The pytest session's base temporary folder that holds `path` (every tmp_path of the run sits
+    under it); `path` itself when it is in none."""
+    for folder in [path, *path.parents]:
+        if folder.parent.name.startswith("pytest-of-"):
+            return folder
+    return path
+
+
 def cluster(
     workdir: Path, storage: StorageConfig, services: tuple[str, ...] = SERVICES, **kwargs: object
 ) -> LocalCluster:
-    """A LocalCluster (not started) on free ports, logging under workdir/logs."""
+    """A LocalCluster (not started) on free ports, logging under workdir/logs; the store imports
+    manifests from workdir and the test session's other temporary folders (kwargs' import_roots
+    instead, if given)."""
+    kwargs.setdefault("import_roots", [workdir, session_folder(workdir)])
     return LocalCluster(
         storage=storage,
         log_dir=workdir / "logs",

@@ -187,7 +187,10 @@ def run_demo(args: argparse.Namespace) -> int:
     manifest = write_manifest(output / "data")
     ports = free_ports() if args.free_ports else default_ports()
     cluster = LocalCluster(
-        storage=StorageConfig(backend="local", root=output / "store"), log_dir=output / "logs", ports=ports
+        storage=StorageConfig(backend="local", root=output / "store"),
+        log_dir=output / "logs",
+        ports=ports,
+        import_roots=[output / "data"],
     )
     print(f"starting the five services (logs in {output / 'logs'})", flush=True)
     with cluster, LabelLoopClient(cluster.address("controller"), cluster.address("store")) as client:

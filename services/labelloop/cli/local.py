@@ -24,12 +24,21 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from labelloop.core.config import DEFAULT_METRICS_PORTS, DEFAULT_PORTS, Settings, StorageConfig
-from labelloop.core.server import channel
+from labelloop.core.channels import CallerCredentials, channel
+from labelloop.core.config import (
+    DEFAULT_METRICS_PORTS,
+    DEFAULT_PORTS,
+    SecurityConfig,
+    Settings,
+    StorageConfig,
+)
 
 # Start order: the store first (everyone reads datasets), the controller last (it resumes experiments
 # and calls the others right away).
 SERVICES = ("store", "trainer", "scorer", "selector", "controller")
+# How long a service may take to report SERVING: the trainer does once its worker has imported
+# AutoGluon (10 s alone, far more on two busy cores). The chart's startup probe allows 5 s x 60.
+HEALTHY_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,15 @@ def free_ports() -> dict[str, Ports]:
     return {s: Ports(free(), free()) for s in SERVICES}
 
 
+def served_as_configured(security: SecurityConfig) -> SecurityConfig:
+    """The credentials our services present to each other, and `wait_healthy` to them, matching how
+    they serve: without a server certificate they serve plaintext, so a CA from the environment (a
+    caller's LABELLOOP_TLS_CA, exported for the CLI) must not make them dial TLS."""
+    if security.tls:
+        return security
+    return dataclasses.replace(security, tls_ca=None, client_auth=False)
+
+
 class ServiceFailed(RuntimeError):
     """A service process exited or never became healthy."""
 
@@ -68,7 +86,10 @@ class LocalCluster:
         settings: Settings | None = None,
         host: str = "127.0.0.1",
         extra_env: dict[str, str] | None = None,
+        import_roots: Iterable[Path] | None = None,
     ):
+        """`import_roots`: the folders the store may import manifests and images from (default: the
+        settings' LABELLOOP_IMPORT_ROOTS; none: only the object store)."""
         self.ports = ports or default_ports()
         self.services = [s for s in SERVICES if s in set(services)]
         self.log_dir = Path(log_dir)
@@ -76,7 +97,15 @@ class LocalCluster:
             f"{s}_address": f"{host}:{self.ports[s].grpc}" for s in SERVICES if s in self.ports
         }
         base = settings or Settings(log_format="json")
-        self.settings = dataclasses.replace(base, storage=storage, bind_host=host, **addresses)
+        roots = base.import_roots if import_roots is None else tuple(Path(r).absolute() for r in import_roots)
+        self.settings = dataclasses.replace(
+            base,
+            storage=storage,
+            bind_host=host,
+            import_roots=roots,
+            security=served_as_configured(base.security),
+            **addresses,
+        )
         self.extra_env = dict(extra_env or {})
         self.processes: dict[str, subprocess.Popen] = {}
 
@@ -103,7 +132,7 @@ class LocalCluster:
 
     # Lifecycle --------------------------------------------------------------------------------
 
-    def start(self, timeout: float = 120.0) -> LocalCluster:
+    def start(self, timeout: float = HEALTHY_SECONDS) -> LocalCluster:
         """Starts every service and waits until each reports SERVING."""
         try:
             for service in self.services:
@@ -115,7 +144,7 @@ class LocalCluster:
             raise
         return self
 
-    def start_service(self, service: str, wait: bool = True, timeout: float = 120.0) -> None:
+    def start_service(self, service: str, wait: bool = True, timeout: float = HEALTHY_SECONDS) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path(service), "ab") as log:  # append: restarts keep earlier output
             self.processes[service] = subprocess.Popen(
@@ -129,9 +158,10 @@ class LocalCluster:
         if wait:
             self.wait_healthy(service, timeout)
 
-    def wait_healthy(self, service: str, timeout: float = 120.0) -> None:
+    def wait_healthy(self, service: str, timeout: float = HEALTHY_SECONDS) -> None:
         deadline = time.monotonic() + timeout
-        stub = health_pb2_grpc.HealthStub(channel(self.address(service)))
+        credentials = CallerCredentials.of(self.settings.security)  # health needs no token, TLS does
+        stub = health_pb2_grpc.HealthStub(channel(self.address(service), credentials))
         while True:
             process = self.processes[service]
             if process.poll() is not None:
@@ -172,7 +202,7 @@ class LocalCluster:
             process.wait(10)
         _kill_group(process.pid)  # leftovers such as a trainer's worker process
 
-    def restart(self, service: str, timeout: float = 120.0) -> None:
+    def restart(self, service: str, timeout: float = HEALTHY_SECONDS) -> None:
         self.stop_service(service)
         self.start_service(service, wait=True, timeout=timeout)
 

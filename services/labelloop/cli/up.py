@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import signal
 import socket
 import sys
@@ -16,7 +17,8 @@ import threading
 from pathlib import Path
 
 from labelloop.cli.local import SERVICES, LocalCluster, Ports, ServiceFailed, default_ports, free_ports
-from labelloop.core.config import DEFAULT_PORTS, Settings
+from labelloop.cli.secure import default_state_dir, prepare
+from labelloop.core.config import DEFAULT_PORTS, SecurityConfig, Settings
 
 
 def ports_from(args: argparse.Namespace) -> dict[str, Ports]:
@@ -63,6 +65,33 @@ def check_free(ports: dict[str, Ports], host: str) -> None:
                     ) from None
 
 
+def import_roots(args: argparse.Namespace, settings: Settings) -> list[Path]:
+    """The folders the store may import from: --import-root, else LABELLOOP_IMPORT_ROOTS, else the
+    current folder (where `labelloop datasets create --manifest ./...` finds its files)."""
+    if args.import_root:
+        return [Path(root).absolute() for root in args.import_root]
+    return list(settings.import_roots) or [Path.cwd()]
+
+
+def secure_hint(security: SecurityConfig) -> str:
+    """What other commands need to reach the secured services (the token by file, never printed)."""
+    assert security.tokens_file is not None
+    admin_token = security.tokens_file.parent / "admin.token"
+    env = [f"LABELLOOP_TLS_CA={security.tls_ca}", f'LABELLOOP_TOKEN="$(cat {admin_token})"']
+    if security.client_auth:
+        env += [
+            f"LABELLOOP_TLS_CERT={security.tls_cert}",
+            f"LABELLOOP_TLS_KEY={security.tls_key}",
+            "LABELLOOP_TLS_CLIENT_AUTH=true",
+        ]
+    return (
+        f"TLS and tokens on (state in {security.tokens_file.parent}); other commands need:\n"
+        f"  export {' '.join(env)}\n"
+        "a token for each annotator: labelloop tokens create NAME --role annotator --annotator ID "
+        f"--file {security.tokens_file}"
+    )
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     """Starts the five services and keeps them running until Ctrl-C or SIGTERM."""
     settings = Settings.from_env()
@@ -70,9 +99,18 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.data:
         storage = settings.with_storage(root=Path(args.data).absolute()).storage
     log_dir = Path(args.log_dir or (Path(storage.root) / "logs" if storage.backend == "local" else "logs"))
+    if args.secure or args.mtls:
+        state = Path(args.state_dir).absolute() if args.state_dir else default_state_dir(storage.root)
+        settings = dataclasses.replace(settings, security=prepare(state, client_auth=args.mtls))
     ports = ports_from(args)
     check_free(ports, settings.bind_host)
-    cluster = LocalCluster(storage=storage, log_dir=log_dir, ports=ports, settings=settings)
+    cluster = LocalCluster(
+        storage=storage,
+        log_dir=log_dir,
+        ports=ports,
+        settings=settings,
+        import_roots=import_roots(args, settings),
+    )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -94,6 +132,8 @@ def cmd_up(args: argparse.Namespace) -> int:
                 f"other commands need: --controller {cluster.address('controller')} "
                 f"--store {cluster.address('store')}"
             )
+        if args.secure or args.mtls:
+            print(secure_hint(settings.security))
         sys.stdout.flush()
         while not stop.wait(1.0):
             if failed := cluster.failed():
@@ -114,6 +154,25 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     up.add_argument("--data", help="local store folder (default: LABELLOOP_STORAGE_ROOT)")
     up.add_argument("--log-dir", help="service logs (default: DATA/logs)")
+    up.add_argument(
+        "--import-root",
+        action="append",
+        metavar="FOLDER",
+        help="a folder the store may read manifests and images from (repeatable; default: "
+        "LABELLOOP_IMPORT_ROOTS, else the current folder); nothing outside them is read",
+    )
+    up.add_argument(
+        "--secure",
+        action="store_true",
+        help="TLS on every port and tokens: makes a local CA, certificates and an admin token in "
+        "--state-dir once, and prints what other commands need",
+    )
+    up.add_argument("--mtls", action="store_true", help="--secure, and callers need a client certificate too")
+    up.add_argument(
+        "--state-dir",
+        metavar="FOLDER",
+        help="where --secure keeps its CA, certificates and tokens (default: labelloop-secure by the data)",
+    )
     up.add_argument(
         "--free-ports", action="store_true", help="pick free ports instead of 50051-50055 and 9101-9105"
     )

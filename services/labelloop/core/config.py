@@ -7,6 +7,7 @@ so one service finds the others and the object store the same way everywhere.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,82 @@ class StorageConfig:
     public_secure: bool = False  # s3: the public endpoint is HTTPS
 
 
+@dataclass(frozen=True)
+class SecurityConfig:
+    """Transport security and caller identity (docs/security.md). Nothing set: plaintext, no tokens."""
+
+    # PEM files; tls_cert and tls_key set: every gRPC port speaks TLS only. They are read again on each
+    # new connection when changed (cert-manager renewals need no restart). Under mTLS they are also
+    # the certificate this process presents when it calls another service.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # The CA that signed our services' certificates: callers verify servers with it, and under mTLS
+    # servers verify callers with it.
+    tls_ca: Path | None = None
+    client_auth: bool = False  # mTLS: servers refuse callers without a certificate signed by tls_ca
+    # YAML of token hashes and roles (core/auth.py); set: every RPC but health checks needs a token.
+    tokens_file: Path | None = None
+    # The bearer token this process presents when it calls a service (a service token, or the CLI's).
+    token: str = field(default="", repr=False)
+    reflection: bool = True  # gRPC reflection; under tokens it answers authenticated callers only
+    # /metrics: "open" (plain HTTP), "tls" (HTTPS with tls_cert; client certificates under mTLS), "off".
+    metrics: str = "open"
+    # A plaintext port serving only grpc.health.v1, for probes that cannot speak TLS (kubelet's); 0: none.
+    health_port: int = 0
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None and self.tls_key is not None
+
+    @classmethod
+    def from_env(cls, get: Callable[..., str]) -> SecurityConfig:
+        def path(name: str) -> Path | None:
+            text = get(name)
+            return Path(text).absolute() if text else None
+
+        config = cls(
+            tls_cert=path("TLS_CERT"),
+            tls_key=path("TLS_KEY"),
+            tls_ca=path("TLS_CA"),
+            client_auth=_truthy(get("TLS_CLIENT_AUTH", "false")),
+            tokens_file=path("AUTH_TOKENS_FILE"),
+            token=get("TOKEN"),
+            reflection=_truthy(get("REFLECTION", "true")),
+            metrics=get("METRICS_ACCESS", "open"),
+            health_port=int(get("HEALTH_PORT", "0")),
+        )
+        if (config.tls_cert is None) != (config.tls_key is None):
+            raise InvalidArgument("set both LABELLOOP_TLS_CERT and LABELLOOP_TLS_KEY, or neither")
+        if config.client_auth and (not config.tls or config.tls_ca is None):
+            raise InvalidArgument(
+                "LABELLOOP_TLS_CLIENT_AUTH=true needs LABELLOOP_TLS_CERT, LABELLOOP_TLS_KEY "
+                "and LABELLOOP_TLS_CA"
+            )
+        if config.metrics not in ("open", "tls", "off"):
+            raise InvalidArgument(f"LABELLOOP_METRICS_ACCESS={config.metrics!r}: use 'open', 'tls' or 'off'")
+        if config.metrics == "tls" and not config.tls:
+            raise InvalidArgument(
+                "LABELLOOP_METRICS_ACCESS=tls needs LABELLOOP_TLS_CERT and LABELLOOP_TLS_KEY"
+            )
+        return config
+
+    def to_env(self) -> dict[str, str]:
+        def text(path: Path | None) -> str:
+            return "" if path is None else str(path)
+
+        return {
+            "LABELLOOP_TLS_CERT": text(self.tls_cert),
+            "LABELLOOP_TLS_KEY": text(self.tls_key),
+            "LABELLOOP_TLS_CA": text(self.tls_ca),
+            "LABELLOOP_TLS_CLIENT_AUTH": str(self.client_auth).lower(),
+            "LABELLOOP_AUTH_TOKENS_FILE": text(self.tokens_file),
+            "LABELLOOP_TOKEN": self.token,
+            "LABELLOOP_REFLECTION": str(self.reflection).lower(),
+            "LABELLOOP_METRICS_ACCESS": self.metrics,
+            "LABELLOOP_HEALTH_PORT": str(self.health_port),
+        }
+
+
 def _truthy(text: str) -> bool:
     return text.lower() in ("1", "true", "yes")
 
@@ -55,6 +132,11 @@ def public_endpoint(text: str, secure: str) -> dict[str, Any]:
             f"LABELLOOP_S3_PUBLIC_ENDPOINT={text!r}: use host[:port] or http(s)://host[:port], without a path"
         )
     return {"public_endpoint": host, "public_secure": scheme == "https" if scheme else _truthy(secure)}
+
+
+def import_roots(text: str) -> tuple[Path, ...]:
+    """LABELLOOP_IMPORT_ROOTS: folders separated by os.pathsep (":"), relative ones made absolute."""
+    return tuple(Path(part).absolute() for part in text.split(os.pathsep) if part.strip())
 
 
 @dataclass(frozen=True)
@@ -78,6 +160,10 @@ class Settings:
     # The controller's HTTP endpoint for Label Studio's webhooks (they only wake its reconciliation
     # early); 0 starts none: Label Studio experiments then rely on periodic reconciliation alone.
     webhook_port: int = 0
+    # The store's import roots: the only folders of its machine it reads manifests and images from
+    # (symlinks and ".." resolved first); empty: it reads only from the object store.
+    import_roots: tuple[Path, ...] = ()
+    security: SecurityConfig = field(default_factory=SecurityConfig)
 
     def address_of(self, service: str) -> str:
         return getattr(self, f"{service}_address")
@@ -125,6 +211,8 @@ class Settings:
             cache_dir=Path(get("CACHE_DIR", str(defaults.cache_dir))).absolute(),
             trainer_executor=get("TRAINER_EXECUTOR", "local"),
             webhook_port=int(get("WEBHOOK_PORT", "0")),
+            import_roots=import_roots(get("IMPORT_ROOTS")),
+            security=SecurityConfig.from_env(get),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -153,6 +241,8 @@ class Settings:
             "LABELLOOP_CACHE_DIR": str(self.cache_dir),
             "LABELLOOP_TRAINER_EXECUTOR": self.trainer_executor,
             "LABELLOOP_WEBHOOK_PORT": str(self.webhook_port),
+            "LABELLOOP_IMPORT_ROOTS": os.pathsep.join(str(p) for p in self.import_roots),
+            **self.security.to_env(),
         }
 
     def with_storage(self, **changes: Any) -> Settings:

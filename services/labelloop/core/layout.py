@@ -11,6 +11,8 @@ from __future__ import annotations
 DATASETS_PREFIX = "datasets/"
 OPERATIONS_PREFIX = "operations/"
 EXPERIMENTS_PREFIX = "experiments/"
+RUNS_PREFIX = "runs/"  # trainer runs started without an output folder: runs/{operation}/
+UPLOADS_PREFIX = "uploads/"  # files clients upload for a service to read
 
 
 # Datasets (written by the dataset store) -------------------------------------------------------
@@ -151,7 +153,7 @@ def predictions_key(output_prefix: str, extension: str) -> str:
 
 def upload_key(upload_id: str, filename: str) -> str:
     """A file a client uploads for a service to read, e.g. `labelloop predict --on-trainer`'s input."""
-    return f"uploads/{upload_id}/{filename}"
+    return f"{UPLOADS_PREFIX}{upload_id}/{filename}"
 
 
 def scores_prefix(round_folder: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 
 from labelloop.core.api import service_name
+from labelloop.core.outputs import check_output_folder
 from labelloop.core.server import Registrar
 from labelloop.scorer.crowdlab import LabelAssessor
 from labelloop.scorer.scoring import Scorer
@@ -22,6 +23,7 @@ class ScorerServicer(pb_grpc.ScorerServiceServicer):
     def ScoreExamples(
         self, request: pb.ScoreExamplesRequest, context: grpc.ServicerContext
     ) -> pb.ScoreExamplesResponse:
+        check_output_folder(self.scorer.store, request.output_uri)
         result = self.scorer.score(
             strategy=request.strategy,
             unlabeled_probabilities=list(request.unlabeled_probabilities),
@@ -42,6 +44,7 @@ class ScorerServicer(pb_grpc.ScorerServiceServicer):
     def AssessLabels(
         self, request: pb.AssessLabelsRequest, context: grpc.ServicerContext
     ) -> pb.AssessLabelsResponse:
+        check_output_folder(self.scorer.store, request.output_uri)
         return self.assessor.assess(request)
 
 

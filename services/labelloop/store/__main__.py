@@ -10,7 +10,7 @@ from labelloop.store.service import registrar
 
 
 def build(settings: Settings) -> Registrar:
-    return registrar(DatasetStore(open_store(settings.storage)))
+    return registrar(DatasetStore(open_store(settings.storage), settings.import_roots))
 
 
 if __name__ == "__main__":

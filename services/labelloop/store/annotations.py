@@ -1,7 +1,9 @@
 """The append-only annotation log: one immutable JSON object per append request.
 
 Keys are `datasets/{d}/annotations/{set}/{seq:08d}-{request_id}.json`: the sequence number
-keeps append order under lexical listing, the request id makes retries detectable.
+keeps append order under lexical listing, the request id makes retries detectable. An object holds
+one request, or several that arrived together (appends.py writes them in one go: the key names the
+first, the body lists them all).
 
 The rules an append must meet live here too: they bound what a request can make a later step
 store or compute (a snapshot's annotator matrix grows with the annotators of its set).
@@ -11,13 +13,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from labelloop.core.errors import AlreadyExists, InvalidArgument, NotFound
+from labelloop.core.errors import InvalidArgument, NotFound
 from labelloop.core.layout import annotations_prefix
 from labelloop.core.names import check_id, shown
 from labelloop.core.storage import ObjectStore
@@ -120,14 +121,21 @@ def entries(store: ObjectStore, dataset: str, annotation_set: str) -> list[LogEn
     return sorted(found, key=lambda e: e.seq)
 
 
-def read_entry(store: ObjectStore, entry: LogEntry) -> list[Annotation]:
+def read_requests(store: ObjectStore, entry: LogEntry) -> list[tuple[str, list[Annotation]]]:
+    """The requests of one object, in order: one, or several written together (a group commit)."""
     body = store.get_json(entry.key)
     time = from_iso(body["create_time"])
-    return [Annotation(a["example_id"], a["annotator"], a["label"], time) for a in body["annotations"]]
+
+    def annotations(items: list[dict[str, str]]) -> list[Annotation]:
+        return [Annotation(a["example_id"], a["annotator"], a["label"], time) for a in items]
+
+    if "requests" in body:
+        return [(r["request_id"], annotations(r["annotations"])) for r in body["requests"]]
+    return [(body["request_id"], annotations(body["annotations"]))]
 
 
-def read_log(store: ObjectStore, dataset: str, annotation_set: str) -> list[Annotation]:
-    return [a for entry in entries(store, dataset, annotation_set) for a in read_entry(store, entry)]
+def read_entry(store: ObjectStore, entry: LogEntry) -> list[Annotation]:
+    return [a for _, annotations in read_requests(store, entry) for a in annotations]
 
 
 def differences(stored: Sequence[Annotation], sent: Sequence[Annotation]) -> str:
@@ -151,80 +159,16 @@ def differences(stored: Sequence[Annotation], sent: Sequence[Annotation]) -> str
     return "; ".join(parts)
 
 
-class AnnotatorIndex:
-    """The annotators of each log, read incrementally: entries are immutable, so only entries past
-    the last one read need reading."""
+def entry_body(requests: Sequence[tuple[str, Sequence[Annotation]]], time: datetime) -> bytes:
+    """The stored object of append requests written together: one request keeps the plain form
+    (request_id, create_time, annotations); several are listed under "requests", in order."""
 
-    def __init__(self) -> None:
-        self._known: dict[tuple[str, ...], tuple[int, frozenset[str]]] = {}
-        self._lock = threading.Lock()
+    def items(annotations: Sequence[Annotation]) -> list[dict[str, str]]:
+        return [{"example_id": a.example_id, "annotator": a.annotator, "label": a.label} for a in annotations]
 
-    def annotators(
-        self, store: ObjectStore, log: tuple[str, ...], listed: Sequence[LogEntry]
-    ) -> frozenset[str]:
-        """`log` identifies one log of one dataset version, e.g. (dataset, create_time, set)."""
-        with self._lock:
-            last, names = self._known.get(log, (0, frozenset()))
-        fresh = [e for e in listed if e.seq > last]
-        if fresh:
-            names = names | {a.annotator for e in fresh for a in read_entry(store, e)}
-            with self._lock:
-                self._known[log] = (fresh[-1].seq, names)
-        return names
-
-    def forget(self, dataset: str) -> None:
-        with self._lock:
-            for log in [k for k in self._known if k[0] == dataset]:
-                del self._known[log]
-
-
-def append(
-    store: ObjectStore,
-    dataset: str,
-    annotation_set: str,
-    request_id: str,
-    annotations: Sequence[Annotation],
-    time: datetime,
-    annotators: Callable[[Sequence[LogEntry]], frozenset[str]] | None = None,
-) -> bool:
-    """Stores one request unless its request_id is already in the log; returns whether it stored.
-
-    A request id already stored with other content is refused (AlreadyExists, saying what differs):
-    a retry must resend the same request. `annotators` gives the log's annotators, to bound them.
-    The caller holds the dataset's lock, so the listing cannot go stale between the check and
-    the write within this process.
-    """
-    existing = entries(store, dataset, annotation_set)
-    for entry in existing:
-        if entry.request_id == request_id:
-            try:
-                difference = differences(read_entry(store, entry), annotations)
-            except NotFound:  # deleted under us: treat as stored (the dataset is going away)
-                return False
-            if difference:
-                raise AlreadyExists(
-                    f"request_id {request_id!r} was already used in annotation set {annotation_set!r} "
-                    f"for a different request ({difference}): use a new request_id for new labels, or "
-                    "resend exactly the same request to retry it"
-                )
-            return False
-    if annotators is not None:
-        known = annotators(existing)
-        new = {a.annotator for a in annotations} - known
-        if len(known) + len(new) > MAX_ANNOTATORS_PER_SET:
-            raise InvalidArgument(
-                f"annotation set {annotation_set!r} has {len(known)} annotators and this request adds "
-                f"{len(new)} more: at most {MAX_ANNOTATORS_PER_SET} annotators per annotation set "
-                "(each becomes a column of every snapshot's annotator matrix); use another annotation set"
-            )
-    body = {
-        "request_id": request_id,
-        "create_time": to_iso(time),
-        "annotations": [
-            {"example_id": a.example_id, "annotator": a.annotator, "label": a.label} for a in annotations
-        ],
-    }
-    seq = existing[-1].seq + 1 if existing else 1
-    key = f"{annotations_prefix(dataset, annotation_set)}{seq:08d}-{request_id}.json"
-    # Exclusive: never overwrites, e.g. the same retry racing in from a second store replica.
-    return store.create_exclusive(key, json.dumps(body, indent=1, sort_keys=True).encode())
+    body: dict[str, object] = {"create_time": to_iso(time)}
+    if len(requests) == 1:
+        body |= {"request_id": requests[0][0], "annotations": items(requests[0][1])}
+    else:
+        body["requests"] = [{"request_id": r, "annotations": items(a)} for r, a in requests]
+    return json.dumps(body, indent=1, sort_keys=True).encode()

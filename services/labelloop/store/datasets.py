@@ -14,6 +14,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -34,9 +35,10 @@ from labelloop.core.metrics import STORE_ANNOTATIONS, STORE_EXAMPLES_INGESTED
 from labelloop.core.names import check_id, shown
 from labelloop.core.storage import ObjectStore
 from labelloop.store import annotations as log_
+from labelloop.store.appends import AnnotationLogs, LogId
 from labelloop.store.consensus import consensus
 from labelloop.store.images import ImagePlan, copy_images, plan_images
-from labelloop.store.locks import named_lock
+from labelloop.store.locks import dataset_lock
 from labelloop.store.manifest import (
     MAX_DISPLAY_NAME_LENGTH,
     IngestSpec,
@@ -58,20 +60,29 @@ from labelloop.store.models import (
     SnapshotInfo,
     now,
 )
+from labelloop.store.roots import Sources
 from labelloop.store.usage import experiments_using
 
 log = logging.getLogger(__name__)
 
 _CACHED_DATASETS = 8  # examples.parquet frames kept in memory, for paging through them
 
+# The datasets appends found, by (object store, dataset id), for every DatasetStore of the process:
+# dataset.json never changes, and only the store deletes it, dropping the entry under the dataset's
+# exclusive lock, which appends hold shared - so an append need not read it again.
+_live: dict[tuple[str, str], DatasetInfo] = {}
+
 
 class DatasetStore:
-    def __init__(self, store: ObjectStore):
+    def __init__(self, store: ObjectStore, import_roots: Sequence[Path] = ()):
+        """`import_roots`: the only local folders manifests and images are read from (roots.py);
+        none: only the object store."""
         self.store = store
+        self.sources = Sources(store, import_roots)
         self._cache: OrderedDict[tuple[str, str], pd.DataFrame] = OrderedDict()
         self._split_cache: OrderedDict[tuple[str, str], dict[str, str]] = OrderedDict()
         self._cache_lock = threading.Lock()
-        self._annotators = log_.AnnotatorIndex()
+        self._logs = AnnotationLogs(store)
 
     # Datasets -------------------------------------------------------------------------------
 
@@ -89,6 +100,7 @@ class DatasetStore:
         classes: Sequence[str] = (),
         id_column: str = "",
         seed: int = 0,
+        text_columns: Sequence[str] = (),
     ) -> DatasetInfo:
         """Ingests a manifest. Validates everything (every image opened) before writing anything."""
         check_id(dataset_id, "dataset_id")
@@ -108,12 +120,14 @@ class DatasetStore:
             classes=tuple(classes),
             id_column=id_column,
             seed=seed,
+            text_columns=tuple(text_columns),
         )
-        with named_lock(f"dataset/{dataset_id}"):
+        with dataset_lock(dataset_id).exclusive():
             if self.store.exists(dataset_key(dataset_id)):
                 raise AlreadyExists(
                     f"dataset datasets/{dataset_id} already exists: delete it or pick another id"
                 )
+            _live.pop((self.store.uri(""), dataset_id), None)  # one deleted by hand, if any
             frame, info, plan = self._prepare(spec)
             table = _parquet_bytes(frame, spec.manifest_uri)
             self._write_dataset(info, table, plan)
@@ -124,7 +138,7 @@ class DatasetStore:
         return info
 
     def _prepare(self, spec: IngestSpec) -> tuple[pd.DataFrame, DatasetInfo, ImagePlan | None]:
-        manifest = read_manifest(self.store, spec)
+        manifest = read_manifest(self.sources, spec)
         check_columns(manifest, spec)
         labels = check_labels(manifest, spec)
         ids = example_ids(manifest, spec)
@@ -132,7 +146,7 @@ class DatasetStore:
         columns: dict[str, object] = {"example_id": ids, "split": split}
         plan = None
         if spec.image_column:
-            plan = plan_images(self.store, manifest, spec.image_column, files_prefix(spec.dataset_id))
+            plan = plan_images(self.sources, manifest, spec.image_column, files_prefix(spec.dataset_id))
             columns[spec.image_column] = plan.keys
         for name in manifest.feature_columns:
             columns[name] = manifest.frame[name]  # a Series keeps nullable and text dtypes
@@ -192,7 +206,7 @@ class DatasetStore:
         """Deletes the dataset with its files, annotations and snapshots. While experiments use it
         (usage.py) the delete is refused unless forced: they then fail when they next read it."""
         check_id(dataset_id, "dataset id")
-        with named_lock(f"dataset/{dataset_id}"):
+        with dataset_lock(dataset_id).exclusive():
             self.get_dataset(dataset_id)
             if users := experiments_using(self.store, dataset_id):
                 if not force:
@@ -203,6 +217,7 @@ class DatasetStore:
                         "(they then fail, saying it does not exist)"
                     )
                 log.warning("deleting datasets/%s with force while %s use it", dataset_id, users)
+            _live.pop((self.store.uri(""), dataset_id), None)
             self.store.delete(dataset_key(dataset_id))  # first: from here on it does not exist
             removed = self.store.delete_prefix(dataset_prefix(dataset_id))
         with self._cache_lock:
@@ -210,7 +225,7 @@ class DatasetStore:
                 del self._cache[key]
             for key in [k for k in self._split_cache if k[0] == dataset_id]:
                 del self._split_cache[key]
-        self._annotators.forget(dataset_id)
+        self._logs.forget(dataset_id)
         log.info("deleted dataset datasets/%s (%d objects)", dataset_id, removed + 1)
 
     # Examples -------------------------------------------------------------------------------
@@ -270,16 +285,13 @@ class DatasetStore:
         """
         annotation_set = log_.check_set(annotation_set)
         log_.check_request_id(request_id)
-        info = self.get_dataset(dataset_id)
-        log_.check_request(annotations, info.classes, self._splits(info), info.name)
         stamped = [Annotation(a.example_id, a.annotator.strip(), a.label) for a in annotations]
-        log_key = (dataset_id, info.create_time.isoformat(), annotation_set)
-        with named_lock(f"dataset/{dataset_id}"):
-            self.get_dataset(dataset_id)  # not deleted while we validated
-            stored = log_.append(
-                self.store, dataset_id, annotation_set, request_id, stamped, now(),
-                annotators=lambda listed: self._annotators.annotators(self.store, log_key, listed),
-            )  # fmt: skip
+        # Shared: appends run side by side (appends.py); a delete or snapshot waits for them.
+        with dataset_lock(dataset_id).shared():
+            info = _live.get((self.store.uri(""), dataset_id)) or self.get_dataset(dataset_id)
+            _live[(self.store.uri(""), dataset_id)] = info
+            log_.check_request(annotations, info.classes, self._splits(info), info.name)
+            stored = self._logs.append(_log_id(info, annotation_set), request_id, stamped)
         if not stored:
             log.info("request %s already in %s/annotations/%s: not stored again", request_id, info.name,
                      annotation_set)  # fmt: skip
@@ -306,8 +318,8 @@ class DatasetStore:
     ) -> Page[Annotation]:
         """The log in append order. A set nobody has appended to yet is empty."""
         annotation_set = log_.check_set(annotation_set)
-        self.get_dataset(dataset_id)
-        annotations = log_.read_log(self.store, dataset_id, annotation_set)
+        info = self.get_dataset(dataset_id)
+        annotations = self._logs.read(_log_id(info, annotation_set))
         page, next_token = paging.paginate(
             f"annotations/{dataset_id}/{annotation_set}", annotations, page_size, page_token
         )
@@ -319,7 +331,7 @@ class DatasetStore:
         """Freezes the log's labeled set. Creating an existing snapshot again returns it unchanged."""
         check_id(snapshot_id, "snapshot_id")
         annotation_set = log_.check_set(annotation_set)
-        with named_lock(f"dataset/{dataset_id}"):
+        with dataset_lock(dataset_id).exclusive():
             info = self.get_dataset(dataset_id)
             existing = self._find_snapshot(dataset_id, snapshot_id)
             if existing is not None:
@@ -329,7 +341,7 @@ class DatasetStore:
                         f"{existing.annotation_set!r}, not {annotation_set!r}: pick another snapshot_id"
                     )
                 return existing
-            annotations = log_.read_log(self.store, dataset_id, annotation_set)
+            annotations = self._logs.read(_log_id(info, annotation_set))
             labeled = consensus(annotations, info.classes)
             snapshot = SnapshotInfo(
                 dataset_id=dataset_id,
@@ -385,6 +397,10 @@ class DatasetStore:
         snapshot = self.get_snapshot(dataset_id, snapshot_id)
         matrix = self.store.get_array(snapshot.labels_multiannotator_key)
         return matrix, list(self.store.get_json(snapshot.annotators_key))
+
+
+def _log_id(info: DatasetInfo, annotation_set: str) -> LogId:
+    return (info.dataset_id, info.create_time.isoformat(), annotation_set)
 
 
 def _is_snapshot_key(key: str, prefix: str) -> bool:

@@ -13,8 +13,10 @@ import pandas as pd
 from PIL import Image
 
 from labelloop.core.errors import InvalidArgument, NotFound
+from labelloop.core.names import shown
 from labelloop.core.storage import ObjectStore
-from labelloop.store.manifest import Location, Manifest, locate
+from labelloop.store.manifest import Manifest
+from labelloop.store.roots import Location, Sources
 
 log = logging.getLogger(__name__)
 
@@ -29,22 +31,21 @@ class ImagePlan:
     copies: dict[str, Path] = field(default_factory=dict)  # destination key -> local source
 
 
-def _resolve(store: ObjectStore, manifest: Manifest, value: str, row: int) -> Location:
-    """An image reference (relative to the manifest's folder, absolute, or a URI) as a Location."""
+def _resolve(sources: Sources, manifest: Manifest, value: str, row: int) -> Location:
+    """An image reference (relative to the manifest's folder, absolute, or a URI) as a Location:
+    a file inside an import root (to copy), or an object the dataset may reference."""
+    what = f"manifest row {row}: image {shown(value)}"
     if "://" in value or value.startswith("/"):
-        source = locate(store, value, f"manifest row {row}: image")
+        source = sources.locate(value, what)
     elif manifest.location.path is not None:
-        source = Location(path=manifest.location.path.parent / value)
+        source = sources.confine(manifest.location.path.parent / value, what)
     else:
         key = posixpath.normpath(str(PurePosixPath(manifest.location.key).parent / value))
         if key == ".." or key.startswith("../"):
-            raise InvalidArgument(f"manifest row {row}: image {value!r} points outside the store")
+            raise InvalidArgument(f"{what} points outside the store")
         source = Location(key=key)
-    if source.path is not None:
-        try:  # a file already inside this store (local backend) is referenced, not copied
-            return Location(key=store.key_of(source.path.resolve().as_uri()))
-        except InvalidArgument:
-            return Location(path=source.path.resolve())
+    if source.path is None:
+        sources.check_referenced(source.key, what)
     return source
 
 
@@ -69,8 +70,9 @@ def _destination(files_prefix: str, manifest: Manifest, path: Path) -> str:
     return f"{files_prefix}external/{digest}/{path.name}"
 
 
-def plan_images(store: ObjectStore, manifest: Manifest, column: str, files_prefix: str) -> ImagePlan:
+def plan_images(sources: Sources, manifest: Manifest, column: str, files_prefix: str) -> ImagePlan:
     """Resolves and opens every image (each distinct file once); raises on the first bad one."""
+    store = sources.store
     plan = ImagePlan()
     checked: dict[Location, str] = {}
     values = manifest.frame[column]
@@ -79,7 +81,7 @@ def plan_images(store: ObjectStore, manifest: Manifest, column: str, files_prefi
         value = "" if pd.isna(raw) else str(raw).strip()
         if not value:
             raise InvalidArgument(f"manifest row {row}: image column {column!r} is empty")
-        source = _resolve(store, manifest, value, row)
+        source = _resolve(sources, manifest, value, row)
         if source not in checked:
             _verify(store, source, value, row)
             if source.path is None:

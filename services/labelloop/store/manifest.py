@@ -9,10 +9,9 @@ import hashlib
 import io
 import json
 import math
-import urllib.parse
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 import pandas as pd
@@ -20,8 +19,8 @@ import pyarrow as pa
 
 from labelloop.core.errors import InvalidArgument, NotFound
 from labelloop.core.names import shown
-from labelloop.core.storage import ObjectStore
 from labelloop.store.models import POOL, RESERVED_COLUMNS, SPLITS, TEST
+from labelloop.store.roots import Location, Sources
 
 MAX_LISTED = 10  # how many offending rows an error message names
 MAX_CLASSES = 1_000
@@ -44,17 +43,7 @@ class IngestSpec:
     classes: Sequence[str] = ()
     id_column: str = ""
     seed: int = 0
-
-
-@dataclass(frozen=True)
-class Location:
-    """A file on this machine, or a key of the object store: where a manifest or an image is."""
-
-    path: Path | None = None
-    key: str = ""
-
-    def __str__(self) -> str:
-        return str(self.path) if self.path is not None else self.key
+    text_columns: Sequence[str] = ()  # feature columns kept as text even where values look like numbers
 
 
 @dataclass
@@ -67,24 +56,12 @@ class Manifest:
     feature_columns: list[str] = field(default_factory=list)
 
 
-def locate(store: ObjectStore, ref: str, what: str) -> Location:
-    """A local path, "file://" URI or "s3://" URI of this store as a Location."""
-    if ref.startswith("file://"):
-        return Location(path=Path(urllib.parse.unquote(urllib.parse.urlparse(ref).path)))
-    if "://" in ref:
-        try:
-            return Location(key=store.key_of(ref))
-        except InvalidArgument as error:
-            raise InvalidArgument(
-                f"{what} {ref!r}: {error}; copy it into the store or a local folder"
-            ) from None
-    return Location(path=Path(ref).absolute())
-
-
-def read_manifest(store: ObjectStore, spec: IngestSpec) -> Manifest:
+def read_manifest(sources: Sources, spec: IngestSpec) -> Manifest:
+    """The manifest's rows; read only from the object store or an import root (roots.py)."""
     if not spec.manifest_uri:
         raise InvalidArgument("manifest_uri is empty: give the path or URI of a .csv or .parquet manifest")
-    location = locate(store, spec.manifest_uri, "manifest_uri")
+    store = sources.store
+    location = sources.locate(spec.manifest_uri, f"manifest_uri {shown(spec.manifest_uri)}")
     name = location.path.name if location.path is not None else PurePosixPath(location.key).name
     suffix = name.lower().rsplit(".", 1)[-1] if "." in name else ""
     if suffix not in ("csv", "parquet", "pq"):
@@ -93,14 +70,20 @@ def read_manifest(store: ObjectStore, spec: IngestSpec) -> Manifest:
         data = location.path.read_bytes() if location.path is not None else store.get_bytes(location.key)
     except (FileNotFoundError, IsADirectoryError, NotFound):
         raise InvalidArgument(f"manifest {spec.manifest_uri!r} does not exist") from None
-    text_columns: dict[Hashable, type[str]] = {
-        c: str for c in (spec.id_column, spec.image_column, spec.label_column, spec.split_column) if c
-    }
+    except PermissionError:
+        raise InvalidArgument(
+            f"manifest {spec.manifest_uri!r} is not readable by the store's user: make it readable"
+        ) from None
+    named = (spec.id_column, spec.image_column, spec.label_column, spec.split_column, *spec.text_columns)
+    text_columns: dict[Hashable, type[str]] = {c: str for c in named if c}
     try:
         if suffix == "csv":
             frame = pd.read_csv(io.BytesIO(data), dtype=text_columns)
         else:
             frame = pd.read_parquet(io.BytesIO(data))
+            for column in spec.text_columns:  # "123" stays text, so the trainer embeds it as text
+                if column in frame.columns:
+                    frame[column] = frame[column].map(lambda v: v if pd.isna(v) else str(v)).astype(object)
     except (ValueError, UnicodeDecodeError, pa.ArrowException, pd.errors.ParserError) as error:
         # EmptyDataError is a ValueError too.
         raise InvalidArgument(f"cannot parse manifest {spec.manifest_uri!r}: {error}") from None
@@ -119,7 +102,7 @@ def check_columns(manifest: Manifest, spec: IngestSpec) -> None:
         "split_column": spec.split_column,
         "id_column": spec.id_column,
     }
-    named = [c for c in special.values() if c] + list(spec.feature_columns)
+    named = [c for c in special.values() if c] + list(spec.feature_columns) + list(spec.text_columns)
     missing = sorted({c for c in named if c not in frame.columns})
     if missing:
         raise InvalidArgument(
@@ -140,6 +123,10 @@ def check_columns(manifest: Manifest, spec: IngestSpec) -> None:
         )
     if not spec.image_column and not features:
         raise InvalidArgument("the dataset has no image column and no feature columns: name at least one")
+    if stray := sorted(set(spec.text_columns) - set(features)):
+        raise InvalidArgument(
+            f"text_columns {stray} must also be feature columns: add them to feature_columns"
+        )
     manifest.feature_columns = features
 
 

@@ -79,6 +79,7 @@ class DatasetStoreServicer(pb_grpc.DatasetStoreServiceServicer):
             classes=list(request.classes),
             id_column=request.id_column,
             seed=request.seed,
+            text_columns=list(request.text_columns),
         )
         return pb.CreateDatasetResponse(dataset=self._dataset(info))
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import grpc
 
 from labelloop.core.api import service_name
+from labelloop.core.outputs import check_output_folder
 from labelloop.trainer import operations as ops
 from labelloop.trainer.hparams import config_to_dict
 from labelloop.trainer.runs import Trainer
@@ -25,6 +26,7 @@ class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
     def CreateTrainingRun(
         self, request: trainer_pb2.CreateTrainingRunRequest, context: grpc.ServicerContext
     ) -> trainer_pb2.CreateTrainingRunResponse:
+        check_output_folder(self.trainer.store, request.output_uri, request.labels)
         record = self.trainer.create_training_run(
             snapshot=request.snapshot,
             config=config_to_dict(request.config),
@@ -32,12 +34,14 @@ class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
             labels=dict(request.labels),
             request_id=request.request_id,
             labels_uri=request.labels_uri,
+            pool_embeddings=not request.skip_pool_embeddings,
         )
         return trainer_pb2.CreateTrainingRunResponse(operation=self._op(record))
 
     def CreatePredictionRun(
         self, request: trainer_pb2.CreatePredictionRunRequest, context: grpc.ServicerContext
     ) -> trainer_pb2.CreatePredictionRunResponse:
+        check_output_folder(self.trainer.store, request.output_uri, request.labels)
         record = self.trainer.create_prediction_run(
             dataset_name=request.dataset,
             model_uri=request.model_uri,
@@ -53,6 +57,7 @@ class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
     def CreateEmbeddingRun(
         self, request: trainer_pb2.CreateEmbeddingRunRequest, context: grpc.ServicerContext
     ) -> trainer_pb2.CreateEmbeddingRunResponse:
+        check_output_folder(self.trainer.store, request.output_uri, request.labels)
         record = self.trainer.create_embedding_run(
             dataset_name=request.dataset,
             config=config_to_dict(request.config),
