@@ -111,7 +111,7 @@ def test_multi_stage_non_root_and_pinned(dockerfile: Path) -> None:
     assert copies == [
         "COPY --from=builder /opt/venv /opt/venv",
         "COPY --from=builder /opt/labelloop /opt/labelloop",
-    ], "only the venv and the package leave the builder, the package last: a code change keeps the venv cached"
+    ], "only the venv and the package leave the builder, the package last (a code change keeps the venv)"
     assert "PYTHONPATH=/opt/labelloop" in final_text
     assert "PYTHONDONTWRITEBYTECODE=1" in final_text  # the root filesystem is read-only in the chart
 
