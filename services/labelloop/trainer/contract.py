@@ -45,6 +45,8 @@ class JobSpec:
     # PREDICT_NEW: the manifest column that identifies each row ("" numbers the rows); image_column
     # is then the manifest's image column, which may differ from the model's.
     id_column: str = ""
+    # TRAIN and PREDICT: also write the pool's embeddings (a second pass of the model over the pool).
+    pool_embeddings: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values (the kind as its string): what an operation record keeps."""

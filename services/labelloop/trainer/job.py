@@ -238,10 +238,14 @@ def _embed_pool(
     return result
 
 
-def _write_embeddings(store: ObjectStore, prefix: str, matrix: np.ndarray, ids: list[str]) -> dict[str, Any]:
-    """pool_embeddings.npy and its ids (the same file as the pool probabilities' ids)."""
+def _write_embeddings(
+    store: ObjectStore, prefix: str, matrix: np.ndarray, ids: list[str] | None
+) -> dict[str, Any]:
+    """pool_embeddings.npy and its ids (the same file as the pool probabilities' ids: None when the
+    probabilities' writing has stored it already)."""
     store.put_array(layout.embeddings_key(prefix, "pool"), matrix.astype(np.float32, copy=False))
-    store.put_json(layout.example_ids_key(prefix, "pool"), ids)
+    if ids is not None:
+        store.put_json(layout.example_ids_key(prefix, "pool"), ids)
     return {
         "pool_embeddings_key": layout.embeddings_key(prefix, "pool"),
         "pool_example_ids_key": layout.example_ids_key(prefix, "pool"),
@@ -269,10 +273,14 @@ class _Progress:
 def _predict_frames(
     spec: JobSpec, model: FittedModel, frames: dict[str, pd.DataFrame], report: Report, start: float
 ) -> tuple[dict[str, np.ndarray], np.ndarray, float]:
-    """Probabilities of every split, the pool's embeddings and the seconds the embeddings took."""
-    progress = _Progress(report, start, sum(len(f) for f in frames.values()) + len(frames["pool"]))
+    """Probabilities of every split, the pool's embeddings and the seconds the embeddings took; the
+    embeddings are an empty vector (ndim 1) when the spec asks for none."""
+    embedded = len(frames["pool"]) if spec.pool_embeddings else 0
+    progress = _Progress(report, start, sum(len(f) for f in frames.values()) + embedded)
     width = len(spec.classes)
     probabilities = {s: in_chunks(model.probabilities, f, width, progress) for s, f in frames.items()}
+    if not spec.pool_embeddings:
+        return probabilities, np.zeros(0, np.float32), 0.0
     t0 = time.perf_counter()
     pool_embeddings = in_chunks(model.embeddings, frames["pool"], 0, progress)
     return probabilities, pool_embeddings, time.perf_counter() - t0
@@ -302,9 +310,7 @@ def _predict_all(
         if split == "test":
             result["test_accuracy"] = _accuracy(probs, frame, spec)
     if len(frames["pool"]) and pool_embeddings.ndim == 2:
-        result.update(
-            _write_embeddings(store, prefix, pool_embeddings, frames["pool"]["example_id"].tolist())
-        )
+        result.update(_write_embeddings(store, prefix, pool_embeddings, None))  # ids written above
     result["embed_seconds"] = embed_seconds
     result["predict_seconds"] = time.perf_counter() - t0 - embed_seconds
     return result

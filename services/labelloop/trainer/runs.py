@@ -32,23 +32,37 @@ from labelloop.trainer.labels import override_labels_key
 from labelloop.trainer.operations import OperationRecord
 
 log = logging.getLogger(__name__)
-_POLL_SECONDS = 0.1  # local status reads are in-memory; a quick poll keeps rounds short
+_POLL_SECONDS = 0.1  # for executors that cannot tell of changes (Kubernetes: its status() caches)
+# With an executor that tells of every change: a full resync this often, a safety net only.
+RESYNC_SECONDS = 30.0
 
 
 class Trainer:
     def __init__(
-        self, store: ObjectStore, catalog: Catalog, executor: Executor, poll_seconds: float = _POLL_SECONDS
+        self,
+        store: ObjectStore,
+        catalog: Catalog,
+        executor: Executor,
+        poll_seconds: float = _POLL_SECONDS,
+        resync_seconds: float = RESYNC_SECONDS,
     ):
         self.store, self.catalog, self.executor = store, catalog, executor
         self._cond = threading.Condition()
         self._ops: dict[str, OperationRecord] = {}
         self._by_request: dict[str, str] = {}
         self._closed = False
+        self._changed: set[str] = set()  # operations whose executor status changed since the last sync
         self._recover()
-        self._poller = threading.Thread(
-            target=self._poll, args=(poll_seconds,), name="trainer-poll", daemon=True
+        # An executor that tells of changes is read only when it does (plus a rare resync, in case);
+        # the others are polled every poll_seconds.
+        pushes = executor.on_change(self._executor_changed)
+        self._tracker = threading.Thread(
+            target=self._track,
+            args=(resync_seconds if pushes else poll_seconds, pushes),
+            name="trainer-track",
+            daemon=True,
         )
-        self._poller.start()
+        self._tracker.start()
 
     # Runs ---------------------------------------------------------------------------------------
 
@@ -60,9 +74,11 @@ class Trainer:
         labels: dict[str, str] | None = None,
         request_id: str = "",
         labels_uri: str = "",
+        pool_embeddings: bool = True,
     ) -> OperationRecord:
         """config is TrainerConfig as produced by hparams.config_to_dict (already validated).
-        labels_uri: other labels for the snapshot's examples to fit on (trainer/labels.py)."""
+        labels_uri: other labels for the snapshot's examples to fit on (trainer/labels.py).
+        pool_embeddings: also write the pool's embeddings (False: the caller's selection needs none)."""
         if existing := self._existing(request_id):
             return existing
         d, _ = names.parse(snapshot, "datasets", "snapshots")
@@ -75,7 +91,14 @@ class Trainer:
         if config.get("mode") == hparams.LINEAR_PROBE:
             embeddings.check_backbone(config, bool(dataset.image_column))
         return self._submit(
-            JobKind.TRAIN, request_id, output_uri, labels, dataset, config=config, labels_key=labels_key
+            JobKind.TRAIN,
+            request_id,
+            output_uri,
+            labels,
+            dataset,
+            config=config,
+            labels_key=labels_key,
+            pool_embeddings=pool_embeddings,
         )
 
     def create_prediction_run(
@@ -316,7 +339,7 @@ class Trainer:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        self._poller.join(5)
+        self._tracker.join(5)
 
     # Tracking -----------------------------------------------------------------------------------
 
@@ -350,17 +373,33 @@ class Trainer:
         with self._cond:
             metrics.TRAINER_ACTIVE.set(sum(not r.state.done for r in self._ops.values()))
 
-    def _poll(self, seconds: float) -> None:
+    def _executor_changed(self, op_id: str) -> None:
+        """The executor's listener: wakes the tracker for this operation (from the executor's thread)."""
+        with self._cond:
+            self._changed.add(op_id)
+            self._cond.notify_all()
+
+    def _track(self, seconds: float, pushes: bool) -> None:
+        """Syncs operations with the executor: those it reported changed as soon as it does, every
+        active one each `seconds` (the poll of an executor that cannot report, else a rare resync)."""
+        resync_at = time.monotonic() + seconds
         while not self._closed:
             with self._cond:
-                active = [r.id for r in self._ops.values() if not r.state.done]
+                self._cond.wait_for(
+                    lambda: self._closed or bool(self._changed), max(0.0, resync_at - time.monotonic())
+                )
+                if time.monotonic() >= resync_at or not pushes:
+                    chosen = {r.id for r in self._ops.values() if not r.state.done} | self._changed
+                    resync_at = time.monotonic() + seconds
+                else:
+                    chosen = set(self._changed)
+                self._changed.clear()
+                active = [i for i in chosen if i in self._ops and not self._ops[i].state.done]
             for op_id in active:
                 try:
                     self._sync(op_id)
                 except Exception:
-                    log.exception("polling operation %s failed", op_id)
-            with self._cond:
-                self._cond.wait_for(lambda: self._closed, seconds)
+                    log.exception("syncing operation %s failed", op_id)
 
     def _sync(self, op_id: str) -> None:
         try:

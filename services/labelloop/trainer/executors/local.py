@@ -1,9 +1,14 @@
 """Runs jobs one at a time in a long-lived worker process on this machine.
 
 The worker imports AutoGluon once (about 10 s) and then takes jobs from a queue, so rounds do not
-pay for the import. Jobs wait FIFO. Cancelling the running job terminates the worker; a fresh one
-starts for the next job. The worker's death fails its job with the reason. A restarted trainer
-cannot reattach to jobs of a previous worker (they died with it).
+pay for the import; the trainer reports healthy only once the first worker is ready (wait_ready),
+so round 0 does not pay for it either. Jobs wait FIFO. Cancelling the running job terminates the
+worker; a fresh one starts for the next job. The worker's death fails its job with the reason. A
+restarted trainer cannot reattach to jobs of a previous worker (they died with it).
+
+Nothing here sleeps or polls: the worker sends its events (ready, running, progress, done) through a
+pipe that a reader thread blocks on, its death shows as the pipe's end of file, and each change wakes
+the dispatcher and the trainer's listener at once.
 """
 
 from __future__ import annotations
@@ -11,9 +16,13 @@ from __future__ import annotations
 import collections
 import logging
 import multiprocessing as mp
-import queue
+import os
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import replace
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as wait_for_handles
 from typing import Any, Self
 
 from labelloop.core.config import Settings
@@ -23,16 +32,29 @@ from labelloop.trainer.contract import JobSpec, JobState, JobStatus
 from labelloop.trainer.executors.base import Executor
 
 log = logging.getLogger(__name__)
-_POLL_SECONDS = 0.2
+# After the worker's pipe closed: how long its exit code may take to appear.
+_EXIT_SECONDS = 5.0
 
 
-def _worker_main(env: dict[str, str], jobs: Any, events: Any) -> None:
+# How often a worker checks that its trainer is still there.
+_ORPHAN_CHECK_SECONDS = 1.0
+
+
+def _exit_when_orphaned(trainer_pid: int) -> None:
+    """A worker whose trainer died (SIGKILL, OOM) exits: nothing would ever collect its work, and it
+    holds the memory of a loaded AutoGluon. Its parent changes when the trainer dies."""
+    while os.getppid() == trainer_pid:
+        time.sleep(_ORPHAN_CHECK_SECONDS)
+    os._exit(1)
+
+
+def _worker_main(env: dict[str, str], jobs: Any, events: Connection, trainer_pid: int) -> None:
     """The worker process: one job at a time, events back to the parent."""
-    import os
-
+    orphan_check = threading.Thread(target=_exit_when_orphaned, args=(trainer_pid,), daemon=True)
+    orphan_check.start()
     os.environ.update(env)
     from labelloop.core.logs import setup_logging
-    from labelloop.trainer.job import offline_environment, run_job
+    from labelloop.trainer.job import failure_message, offline_environment, run_job
 
     settings = Settings.from_env()
     setup_logging("trainer-worker", settings.log_level, settings.log_format)
@@ -47,33 +69,70 @@ def _worker_main(env: dict[str, str], jobs: Any, events: Any) -> None:
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
 
-    events.put(("ready", "", None))
+    sending = threading.Lock()  # the fit's heartbeat thread reports too; a Connection is not thread-safe
+
+    def emit(kind: str, job_id: str, payload: Any) -> None:
+        with sending:
+            events.send((kind, job_id, payload))
+
+    emit("ready", "", None)
     while (text := jobs.get()) is not None:
         spec = JobSpec.from_json(text)
-        events.put(("running", spec.job_id, None))
+        emit("running", spec.job_id, None)
 
         def report(progress: float, message: str, job_id: str = spec.job_id) -> None:
-            events.put(("progress", job_id, (progress, message)))
+            emit("progress", job_id, (progress, message))
 
         try:
             result = run_job(spec, store, report, settings.cache_dir)
-            events.put(("succeeded", spec.job_id, result))
+            emit("succeeded", spec.job_id, result)
         except BaseException as error:
             logging.getLogger(__name__).exception("job %s failed", spec.job_id)
-            events.put(("failed", spec.job_id, f"{type(error).__name__}: {error}"))
+            emit("failed", spec.job_id, failure_message(error))  # a full disk: Unavailable, not OSError
+
+
+Event = tuple[str, str, Any]  # (kind, job id, payload)
 
 
 class _Worker:
-    def __init__(self, settings: Settings):
+    """One worker process and the thread that reads its events; on_event(worker, event) gets each,
+    then ("exited", "", exit code) once the process is gone."""
+
+    def __init__(self, settings: Settings, on_event: Callable[[_Worker, Event], None]):
         ctx = mp.get_context("spawn")  # fork would copy the gRPC server's threads
-        self.jobs, self.events = ctx.Queue(), ctx.Queue()  # fresh per worker: a killed one may corrupt them
+        self.jobs = ctx.Queue()  # fresh per worker: a killed one may corrupt it
+        receive, send = ctx.Pipe(duplex=False)
         self.process = ctx.Process(
             target=_worker_main,
-            args=(settings.to_env(), self.jobs, self.events),
+            args=(settings.to_env(), self.jobs, send, os.getpid()),
             name="labelloop-trainer-worker",
             daemon=True,
         )
         self.process.start()
+        send.close()  # the worker holds the only writing end now: its exit is our end of file
+        self.ready = threading.Event()
+        self.exited = False
+        self._events = receive
+        self._reader = threading.Thread(
+            target=self._read, args=(on_event,), name="trainer-worker-events", daemon=True
+        )
+        self._reader.start()
+
+    def _read(self, on_event: Callable[[_Worker, Event], None]) -> None:
+        try:
+            while True:
+                try:
+                    event = self._events.recv()
+                except (EOFError, OSError):
+                    break  # the worker exited (or was killed): nothing more will come
+                if event[0] == "ready":
+                    self.ready.set()
+                on_event(self, event)
+        finally:
+            wait_for_handles([self.process.sentinel], _EXIT_SECONDS)
+            self.exited = True
+            self.ready.set()  # whoever waits for a ready worker learns it will not be
+            on_event(self, ("exited", "", self.process.exitcode))
 
     def stop(self, timeout: float = 5.0) -> None:
         if self.process.is_alive():
@@ -82,9 +141,11 @@ class _Worker:
             if self.process.is_alive():
                 self.process.kill()
         self.process.join(timeout)
-        for q in (self.jobs, self.events):
-            q.cancel_join_thread()
-            q.close()
+        self.jobs.cancel_join_thread()
+        self.jobs.close()
+        if self._reader is not threading.current_thread():
+            self._reader.join(timeout)
+        self._events.close()
 
 
 class LocalExecutor(Executor):
@@ -97,14 +158,15 @@ class LocalExecutor(Executor):
         self._pending: collections.deque[str] = collections.deque()
         self._running: str | None = None
         self._cancel_requested: set[str] = set()
+        self._listeners: list[Callable[[str], None]] = []
         self._closed = False
-        self._worker: _Worker | None = _Worker(settings) if prestart else None
+        self._worker: _Worker | None = _Worker(settings, self._on_event) if prestart else None
         self._thread = threading.Thread(target=self._dispatch, name="local-executor", daemon=True)
         self._thread.start()
 
     @classmethod
     def from_settings(cls, settings: Settings, store: ObjectStore) -> Self:
-        return cls(settings, store, prestart=True)  # import AutoGluon before round 1 needs it
+        return cls(settings, store, prestart=True)  # import AutoGluon before round 0 needs it
 
     # Executor interface -------------------------------------------------------------------
 
@@ -134,13 +196,26 @@ class LocalExecutor(Executor):
             if job_id in self._pending:
                 self._pending.remove(job_id)
                 self._finish(job_id, JobState.CANCELLED, message="cancelled before it started")
+            else:
+                self._cancel_requested.add(job_id)
+                self._lock.notify_all()
+                self._lock.wait_for(lambda: self._statuses[job_id].state.done, timeout)
                 return
-            self._cancel_requested.add(job_id)
-            self._lock.notify_all()
-            self._lock.wait_for(lambda: self._statuses[job_id].state.done, timeout)
+        self._changed(job_id)
 
     def reattach(self, spec: JobSpec) -> bool:
         return False  # the job died with the previous trainer's worker process
+
+    def on_change(self, listener: Callable[[str], None]) -> bool:
+        with self._lock:
+            self._listeners.append(listener)
+        return True
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """True once the worker started with the executor has imported AutoGluon (or died trying:
+        then the first job starts another and fails with the reason if that one dies too)."""
+        worker = self._worker
+        return worker is None or worker.ready.wait(timeout)
 
     def close(self) -> None:
         with self._lock:
@@ -155,12 +230,43 @@ class LocalExecutor(Executor):
                 self._worker.stop()
                 self._worker = None
 
-    # Dispatcher thread ----------------------------------------------------------------------
+    # Events and the dispatcher thread -------------------------------------------------------
 
     def _finish(self, job_id: str, state: JobState, **fields: Any) -> None:
+        """Lock held; the caller tells the listeners (_changed) once it has let go of the lock."""
         status = self._statuses[job_id]
         self._statuses[job_id] = replace(status, state=state, **fields)
         self._lock.notify_all()
+
+    def _changed(self, job_id: str) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(job_id)
+            except Exception:  # a listener's bug must not stop the worker's events
+                log.exception("a listener of job %s failed", job_id)
+
+    def _on_event(self, worker: _Worker, event: Event) -> None:
+        """From the worker's reader thread: the job's new status, at once."""
+        kind, job_id, payload = event
+        with self._lock:
+            self._lock.notify_all()  # "ready" and "exited" wake the dispatcher too
+            status = self._statuses.get(job_id)
+            if status is None or status.state.done or worker is not self._worker:
+                return  # "ready", "exited", or a late event of a job cancelled on an old worker
+            if job_id in self._cancel_requested or self._closed:
+                return  # being stopped: its end (SIGTERM fails a fit) is the dispatcher's to record
+            if kind == "running":
+                self._statuses[job_id] = replace(status, state=JobState.RUNNING, message="running")
+            elif kind == "progress":
+                progress, message = payload
+                self._statuses[job_id] = replace(
+                    status, state=JobState.RUNNING, progress=float(progress), message=message
+                )
+            elif kind == "succeeded":
+                self._finish(job_id, JobState.SUCCEEDED, progress=1.0, message="done", result=payload)
+            elif kind == "failed":
+                self._finish(job_id, JobState.FAILED, error=payload, message="failed")
+        self._changed(job_id)
 
     def _dispatch(self) -> None:
         while True:
@@ -171,51 +277,41 @@ class LocalExecutor(Executor):
                 job_id = self._pending.popleft()
                 self._running = job_id
                 self._statuses[job_id] = replace(self._statuses[job_id], message="starting worker")
+            self._changed(job_id)
             try:
                 self._run_one(job_id)
             except Exception as error:  # never let the dispatcher die with a job in flight
                 log.exception("local executor failed on job %s", job_id)
                 with self._lock:
                     self._finish(job_id, JobState.FAILED, error=f"executor error: {error}")
+                self._changed(job_id)
             finally:
                 with self._lock:
                     self._running = None
 
     def _run_one(self, job_id: str) -> None:
-        if self._worker is None or not self._worker.process.is_alive():
-            self._worker = _Worker(self.settings)
+        if self._worker is None or self._worker.exited:
+            if self._worker is not None:
+                self._worker.stop()
+            self._worker = _Worker(self.settings, self._on_event)
         worker = self._worker
         worker.jobs.put(self._specs[job_id].to_json())
-        while True:
-            with self._lock:
-                if job_id in self._cancel_requested or self._closed:
-                    self._kill_for_cancel(job_id, worker)
-                    return
-            try:
-                kind, event_job, payload = worker.events.get(timeout=_POLL_SECONDS)
-            except queue.Empty:
-                if not worker.process.is_alive():
-                    self._worker_died(job_id, worker)
-                    return
-                continue
-            if event_job != job_id:
-                continue  # "ready", or a late event of a job cancelled on an old worker
-            with self._lock:
-                status = self._statuses[job_id]
-                if kind == "running":
-                    self._statuses[job_id] = replace(status, state=JobState.RUNNING, message="running")
-                elif kind == "progress":
-                    progress, message = payload
-                    self._statuses[job_id] = replace(
-                        status, state=JobState.RUNNING, progress=float(progress), message=message
-                    )
-                elif kind == "succeeded":
-                    self._finish(job_id, JobState.SUCCEEDED, progress=1.0, message="done", result=payload)
-                    return
-                elif kind == "failed":
-                    self._finish(job_id, JobState.FAILED, error=payload, message="failed")
-                    return
-                self._lock.notify_all()
+        with self._lock:
+            self._lock.wait_for(
+                lambda: (
+                    self._statuses[job_id].state.done
+                    or job_id in self._cancel_requested
+                    or self._closed
+                    or worker.exited
+                )
+            )
+            if self._statuses[job_id].state.done:
+                return
+            stopping = job_id in self._cancel_requested or self._closed
+        if stopping:
+            self._kill_for_cancel(job_id, worker)
+        else:
+            self._worker_died(job_id, worker)
 
     def _kill_for_cancel(self, job_id: str, worker: _Worker) -> None:
         worker.stop()
@@ -226,13 +322,17 @@ class LocalExecutor(Executor):
         with self._lock:
             self._cancel_requested.discard(job_id)
             self._finish(job_id, JobState.CANCELLED, message="cancelled")
+        self._changed(job_id)
 
     def _worker_died(self, job_id: str, worker: _Worker) -> None:
         code = worker.process.exitcode
         worker.stop()
         self._worker = None
-        reason = f"the trainer worker process died (exit code {code})"
+        # "Unavailable": a death (the OOM killer, a node's trouble) can go away, so the controller trains
+        # again and, past its attempts, stops resumably instead of failing the experiment for good.
+        reason = f"Unavailable: the trainer worker process died (exit code {code})"
         if code is not None and code < 0:
             reason += f": killed by signal {-code}" + (" (out of memory?)" if code == -9 else "")
         with self._lock:
             self._finish(job_id, JobState.FAILED, error=reason, message="failed")
+        self._changed(job_id)
