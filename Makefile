@@ -9,7 +9,8 @@ PROTOS := $(wildcard protos/labelloop/v1/*.proto)
 FAST := not integration and not slow and not cluster and not containers and not labelstudio
 
 .PHONY: venv demo test test-fast labelstudio lint typecheck format protos check-protos bench bench-quick bench-full \
-	lock clean prometheus-install
+	bench-overhead bench-scale bench-labeled-probabilities \
+	lock clean prometheus-install reliability
 
 ## Everything in one virtualenv: the package (editable) with its extras trainer, demo, bench, dev and labelstudio,
 ## every version pinned by requirements.lock (as constraints).
@@ -167,7 +168,7 @@ compose-images: docker-engine
 ## 2-round experiment from the host's CLI and removes every container, network and volume it made.
 e2e-containers: venv images compose-images
 	IMAGE_PREFIX=$(IMAGE_PREFIX) IMAGE_TAG=$(IMAGE_TAG) COMPOSE="$(COMPOSE)" \
-		$(BIN)/python -m pytest tests/containers -ra -m containers
+		$(BIN)/python -m pytest tests/containers -rA -m containers
 
 # --- Benchmarks (docs/benchmarks.md) ---------------------------------------------------------------
 MODE ?= quick
@@ -183,3 +184,30 @@ bench-quick: venv
 
 bench-full: venv
 	$(BIN)/python -m bench --mode full --output docs
+
+## ActiveLab scoring labeled examples out of sample (the default) or in sample (issue 9, item 5): the
+## full mode's noisy digit images, 3 seeds, both settings only (about 10 min on 2 cores). Its report
+## goes to bench-output/labeled-probabilities/report/, not docs/.
+bench-labeled-probabilities: venv
+	$(BIN)/python -m bench --mode full --parts curves --curve-datasets digits_images_noisy \
+		--strategies activelab,activelab_in_sample --seeds 0,1,2 --fresh \
+		--workdir bench-output/labeled-probabilities --output bench-output/labeled-probabilities/report
+
+## Regenerates docs/reliability.md and docs/reliability.json: random SIGKILLs over many experiments,
+## experiments under 50 annotator clients, appends of 50 clients, bad inputs (bench/reliability/;
+## about 15 min on 2 cores with these sizes). Scratch data in bench-output/reliability/ (git-ignored).
+RELIABILITY_ARGS ?= --experiments 16 --concurrent 4 --max-rounds 2 --kill-every 10 --load-experiments 10 \
+	--load-seconds 120 --append-seconds 30 --timeout 900
+reliability: venv
+	$(BIN)/python -m bench.reliability --output docs $(RELIABILITY_ARGS)
+
+## Only the service-overhead part (a few minutes), measured afresh: after a change to the services'
+## code. The report keeps the mode's other parts as the workspace has them.
+bench-overhead: venv
+	$(BIN)/python -m bench --mode $(MODE) --parts overhead --rerun-overhead --output docs
+
+## Only the scale part (ActiveLab scoring and top-k selection on synthetic pools of 100k and 1M rows,
+## and 10M in the full mode; a few minutes), measured afresh: after a change to the scorer's or the
+## selector's code. The report keeps the mode's other parts as the workspace has them.
+bench-scale: venv
+	$(BIN)/python -m bench --mode $(MODE) --parts scale --output docs

@@ -28,6 +28,10 @@ BAD_CONFIGS = {
         {"trainer": trainer_config({"optim.lr": "[0.1"})},
         "hyperparameter 'optim.lr': '[0.1' is not valid YAML",
     ),
+    "hyperparameter of the wrong type": (
+        {"trainer": trainer_config({"optim.lr": "abc"})},
+        "hyperparameter 'optim.lr' must be a non-negative number, got 'abc'",
+    ),
     "unknown built-in checkpoint": (
         {"trainer": trainer_pb2.TrainerConfig(checkpoints=[
             trainer_pb2.Checkpoint(key="model.timm_image.checkpoint_name", source="labelloop:imagenet/vit")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -35,8 +34,7 @@ from labelloop.v1 import experiments_pb2 as pb
 from labelloop.v1 import trainer_pb2, trainer_pb2_grpc
 
 from tests.support.cluster import LABEL_COLUMN, client_for, cluster, fast_trainer, write_tabular_digits
-from tests.support.ports import wait_for_port
-from tests.support.seaweedfs import S3Server, start_seaweedfs
+from tests.support.seaweedfs import S3Server, restart_seaweedfs, start_seaweedfs
 
 pytestmark = pytest.mark.integration
 
@@ -105,15 +103,6 @@ class Link:
 def _shut(end: socket.socket) -> None:
     with contextlib.suppress(OSError):  # already closed by the other side
         end.shutdown(socket.SHUT_RDWR)
-
-
-def restart_seaweedfs(server: S3Server, workdir: Path) -> S3Server:
-    """Starts the stopped server again with the same arguments: same ports, same data."""
-    log = open(workdir / "weed.log", "ab")  # noqa: SIM115 - lives as long as the server
-    process = subprocess.Popen(server.process.args, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
-    restarted = S3Server(server.endpoint, server.access_key, server.secret_key, process)
-    wait_for_port(int(server.endpoint.rsplit(":", 1)[1]), 60)
-    return restarted
 
 
 def timed(read: Callable[[], Any]) -> float:

@@ -53,3 +53,21 @@ def test_ids_that_are_not_json_get_the_callers_error_type(object_store: ObjectSt
         read_example_ids(object_store, uri, name="probabilities")
     with pytest.raises(FailedPrecondition, match="is not JSON"):
         read_example_ids(object_store, uri, name="probabilities", error=FailedPrecondition)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "message"),
+    [
+        ("int64", "probabilities.dtype says 'int64' but"),
+        ("no-such-type", "is no NumPy dtype name"),
+    ],
+)
+def test_a_dtype_that_is_not_the_stored_one_is_refused(
+    object_store: ObjectStore, dtype: str, message: str
+) -> None:
+    stored = ref(object_store, "a/eye.npy", npy(np.eye(3)))
+    stored.dtype = dtype
+    with pytest.raises(InvalidArgument, match=message):
+        open_array(object_store, stored, "probabilities", 2)
+    stored.dtype = "float64"  # the stored one: fine
+    assert open_array(object_store, stored, "probabilities", 2).dtype == np.dtype("float64")

@@ -104,3 +104,12 @@ def _wait_until_writable(server: S3Server, timeout: float) -> None:
             error = exc
             time.sleep(0.5)
     raise TimeoutError(f"SeaweedFS S3 not writable after {timeout}s: {error}")
+
+
+def restart_seaweedfs(server: S3Server, workdir: Path, timeout: float = 60.0) -> S3Server:
+    """Starts a stopped server again with the same arguments: same ports, same data."""
+    log = open(workdir / "weed.log", "ab")  # noqa: SIM115 - lives as long as the server
+    process = subprocess.Popen(server.process.args, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+    restarted = S3Server(server.endpoint, server.access_key, server.secret_key, process)
+    wait_for_port(int(server.endpoint.rsplit(":", 1)[1]), timeout)
+    return restarted

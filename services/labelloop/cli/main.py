@@ -18,6 +18,7 @@ from labelloop.cli import datasets as dataset_commands
 from labelloop.cli import experiments as experiment_commands
 from labelloop.cli import export as export_commands
 from labelloop.cli import tasks as task_commands
+from labelloop.cli import tokens as token_commands
 from labelloop.cli import up as up_commands
 from labelloop.cli import verbs as verb_commands
 from labelloop.cli.options import CliParser, add_global_options, apply_credentials, spread_global_options
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     verb_commands.add_commands(commands)  # `labelloop get|delete TYPE [NAME]`, kubectl style
     task_commands.add_commands(commands)  # `labelloop tasks list|lease|submit|skip`
     export_commands.add_commands(commands)  # `labelloop export`, `labelloop report`
+    token_commands.add_commands(commands)  # `labelloop tokens create|list|delete` (no service call)
 
     from labelloop.cli.demo import add_arguments as add_demo_arguments
 

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from labelloop.core.errors import InvalidArgument, LabelLoopError
+from labelloop.core.names import shown
 from labelloop.core.storage import ObjectStore
 from labelloop.v1 import common_pb2
 
@@ -45,6 +46,13 @@ class StoredArray:
         return self.shape[0]
 
 
+def _declared_dtype(text: str, name: str) -> np.dtype:
+    try:
+        return np.dtype(text)
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"{name}.dtype {shown(text)} is no NumPy dtype name (e.g. float32)") from None
+
+
 def open_array(store: ObjectStore, ref: common_pb2.ArrayRef, name: str, ndim: int) -> StoredArray:
     """Reads the header of the array behind ref (one small ranged read) and checks its rank."""
     if not ref.uri:
@@ -65,6 +73,10 @@ def open_array(store: ObjectStore, ref: common_pb2.ArrayRef, name: str, ndim: in
     if list(ref.shape) and tuple(ref.shape) != shape:
         raise InvalidArgument(
             f"{name}.shape says {list(ref.shape)} but {ref.uri} holds {list(shape)}: fix or omit the shape"
+        )
+    if ref.dtype and _declared_dtype(ref.dtype, name) != dtype:
+        raise InvalidArgument(
+            f"{name}.dtype says {shown(ref.dtype)} but {ref.uri} holds {dtype}: fix or omit the dtype"
         )
     if dtype.hasobject or dtype.kind not in "biuf":
         raise InvalidArgument(f"{name} ({ref.uri}) has dtype {dtype}: store plain numbers (float or int)")

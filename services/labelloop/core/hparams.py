@@ -8,6 +8,8 @@ is the trainer's business when it runs.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -124,6 +126,38 @@ def check_offline_checkpoints(
             )
 
 
+# AutoGluon's numeric settings that LabelLoop's presets and users set most: a value of another type
+# fails only once a run starts, after labels were bought, so it is refused at the door.
+NUMERIC_KEYS = {
+    "optim.lr": float,
+    "optim.weight_decay": float,
+    "optim.max_epochs": int,
+    "optim.patience": int,
+    "optim.warmup_steps": float,
+    "env.batch_size": int,
+    "env.per_gpu_batch_size": int,
+    "env.num_workers": int,
+    "env.num_workers_inference": int,
+}
+
+
+def _checked_number(key: str, value: Any) -> Any:
+    """The value of a numeric key as a number ("1e-3", which YAML 1.1 reads as text, too)."""
+    kind = NUMERIC_KEYS.get(key)
+    if kind is None or value is None:
+        return value
+    if kind is float and isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = float(value)
+    fits = isinstance(value, int) if kind is int else isinstance(value, (int, float))
+    if not fits or isinstance(value, bool) or not 0 <= value < math.inf:
+        raise InvalidArgument(
+            f"hyperparameter {key!r} must be a non-negative {'integer' if kind is int else 'number'}, "
+            f"got {shown(value)}"
+        )
+    return value
+
+
 def parse_hyperparameters(raw: dict[str, str]) -> dict[str, Any]:
     """Dotted keys to YAML values: {"env.batch_size": "32"} -> {"env.batch_size": 32}."""
     if len(raw) > MAX_HYPERPARAMETERS:
@@ -146,6 +180,7 @@ def parse_hyperparameters(raw: dict[str, str]) -> dict[str, Any]:
             raise InvalidArgument(
                 f"hyperparameter {key!r}: {shown(text)} is not valid YAML ({problem})"
             ) from None
+        parsed[key] = _checked_number(key, parsed[key])
     return parsed
 
 
