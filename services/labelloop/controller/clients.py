@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +12,7 @@ import grpc
 from labelloop.core.channels import CallerCredentials, channel
 from labelloop.core.config import Settings
 from labelloop.core.errors import AlreadyExists, FailedPrecondition, LabelLoopError, NotFound, Unavailable
+from labelloop.core.faults import TRANSIENT_CODES, describe, retry
 from labelloop.v1 import (
     dataset_store_pb2_grpc,
     scorer_pb2_grpc,
@@ -22,9 +22,9 @@ from labelloop.v1 import (
 
 log = logging.getLogger(__name__)
 
-# Codes that mean "try again": the service restarts or is briefly overloaded. Every request the
-# controller sends is idempotent (request ids, fixed snapshot ids, deterministic outputs).
-RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+# Every request the controller sends is idempotent (request ids, fixed snapshot ids, deterministic
+# outputs), so any fault core/faults.py calls transient is retried: a restart, an overload, an abort.
+RETRYABLE = TRANSIENT_CODES
 
 
 class Interrupted(Exception):
@@ -67,21 +67,16 @@ def call(
 
     `interrupted` is asked before each retry: when it turns True the call raises Interrupted.
     """
-    deadline = time.monotonic() + retry_seconds
-    delay = 0.2
-    while True:
-        try:
-            return method(request, timeout=timeout)
-        except grpc.RpcError as error:
-            code = error.code()
-            if code in RETRYABLE and interrupted():
-                raise Interrupted(f"{what}: stopped retrying ({code.name})") from None
-            if code in RETRYABLE and time.monotonic() < deadline:
-                log.warning("%s: %s, retrying in %.1fs", what, code.name, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            raise as_domain_error(error, what) from None
+
+    def before_retry(error: BaseException, delay: float) -> None:
+        if interrupted():
+            raise Interrupted(f"{what}: stopped retrying ({describe(error, 120)})") from None
+        log.warning("%s: %s, retrying in %.1fs", what, describe(error, 120), delay)
+
+    try:
+        return retry(lambda: method(request, timeout=timeout), retry_seconds, before_retry)
+    except grpc.RpcError as error:
+        raise as_domain_error(error, what) from None
 
 
 def as_domain_error(error: grpc.RpcError, what: str) -> LabelLoopError:
