@@ -146,8 +146,11 @@ def retry_lost(
         next_attempt()
         record.round.progress_message = f"retrying {what}: {why}"
         ctx.commit(record)
-    if attempt + 1 >= training.MAX_TRAIN_ATTEMPTS:
+    # Counted per go: a resumed experiment (its counter at a multiple of the limit) gets the full limit
+    # again, rather than stopping at its first lost run.
+    if (attempt + 1) % training.MAX_TRAIN_ATTEMPTS == 0:
         raise Unavailable(
-            f"{what}: the trainer lost {attempt + 1} runs in a row ({why}); once the trainer is healthy, "
+            f"{what}: the trainer lost {training.MAX_TRAIN_ATTEMPTS} runs in a row ({why}); once the "
+            "trainer is healthy, "
             "ResumeExperiment starts another run"
         )
