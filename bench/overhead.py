@@ -20,6 +20,7 @@ from bench import data
 from bench.config import BenchConfig, OverheadConfig
 from bench.harness import Workspace, dataset_id, inprocess_fitter, prepare_inprocess
 from bench.loop import run_loop
+from bench.next_batch import compare_paths
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +170,7 @@ def compare(result: dict[str, Any]) -> dict[str, Any]:
         "ratio_total_model_time_equalised": round((ref_total + added_total) / ref_total, 3),
         "ratio_median_round": round(statistics.median(p["ratio"] for p in per_round), 3),
         "attribution": attribution(ref[: len(per_round)], svc[: len(per_round)]),
+        "time_to_next_batch": compare_paths(result),
     }
 
 

@@ -10,7 +10,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from bench import plots
+from bench import next_batch, plots
 from bench.config import BenchConfig
 from bench.harness import Workspace
 from bench.markdown import render
@@ -20,7 +20,9 @@ HEADLINES = (
     "label_efficiency_ratio",
     "service_overhead_ratio",
     "scorer_speedup_vs_cleanlab",
+    "scorer_vs_numpy_pass",
     "scorer_peak_memory_bytes",
+    "time_to_next_batch_seconds",
 )
 
 
@@ -80,10 +82,16 @@ def headlines(parts: dict[str, Any]) -> dict[str, Any]:
             "steady_state_vs_services_model_time": result["ratio_steady_state_vs_services_model_time"],
             "added_seconds_per_round_steady_state": result["added_seconds_per_round_steady_state"],
         }
+        # From a batch's last label to the next batch, per stage, through the services (bench/next_batch.py).
+        out["time_to_next_batch_seconds"][dataset] = next_batch.summary(result["services"]["rounds"])
     for size, result in parts.get("scale", {}).get("sizes", {}).items():
         labeled = result.get("with_labels", {})
         out["scorer_speedup_vs_cleanlab"][size] = {
             v: result.get(v, {}).get("speedup") for v in ("with_labels", "unlabeled_only")
+        }
+        # The scorer's seconds over one numpy pass's (row max + row sum of the pool in memory).
+        out["scorer_vs_numpy_pass"][size] = {
+            v: result.get(v, {}).get("vs_numpy_pass") for v in ("with_labels", "unlabeled_only")
         }
         out["scorer_peak_memory_bytes"][size] = {
             "scorer": labeled.get("scorer", {}).get("peak_rss_bytes"),

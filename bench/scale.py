@@ -8,9 +8,13 @@ variant uses cleanlab's defaults. Each measurement runs in its own process (scal
 which reports its peak RSS:
 - scorer: Scorer.score reading the stored pool in chunks (the service's code, without gRPC);
 - cleanlab: cleanlab.multiannotator.get_active_learning_scores on the whole array in memory;
+- numpy_pass: the floor a chunked scorer is held to, `np.max(pool, axis=1)` then `np.sum(pool, axis=1)`
+  on the whole float32 array in memory (its load from the page cache timed apart, as for cleanlab);
 - selector: top-k of the scores (ranking.select, np.argsort for reference) and select_batch end to
   end (reads the scores and the example ids from the store).
-Scores of both are compared with np.allclose over the whole pool.
+Scores of both are compared with np.allclose over the whole pool. The numpy pass, scorer and cleanlab
+runs take turns, best of MIN_REPEATS (cleanlab) or FAST_REPEATS each, so that their ratios come from
+one run.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ LABELED_ROWS = 1_000
 ANNOTATORS = 3
 ALPHA = 0.1
 VARIANTS = ("with_labels", "unlabeled_only")
+MIN_REPEATS = 3
+FAST_REPEATS = 5
 
 
 def generate_pool(store: LocalStore, key: str, rows: int, classes: int, seed: int) -> None:
@@ -102,10 +108,11 @@ def run_scale(config: BenchConfig, ws: Workspace) -> dict[str, Any]:
     shutil.rmtree(scratch, ignore_errors=True)
     store = LocalStore(scratch)
     results: dict[str, Any] = {"config": {"num_classes": cfg.num_classes, "alpha": ALPHA}, "sizes": {}}
+    repeats = _repeats(config)
     try:
         generate_labeled(store, cfg.num_classes, seed=0)
         for rows in cfg.pool_sizes:
-            results["sizes"][str(rows)] = _measure_size(store, scratch, rows, cfg, results["sizes"])
+            results["sizes"][str(rows)] = _measure_size(store, scratch, rows, cfg, results["sizes"], repeats)
             ws.save_part("scale", results)
             store.delete_prefix("pool/")  # keep at most one pool on disk (10M rows are 4 GB)
             store.delete_prefix("out/")
@@ -116,28 +123,41 @@ def run_scale(config: BenchConfig, ws: Workspace) -> dict[str, Any]:
 
 
 def _measure_size(
-    store: LocalStore, scratch: Path, rows: int, cfg: ScaleConfig, earlier: dict[str, Any]
+    store: LocalStore,
+    scratch: Path,
+    rows: int,
+    cfg: ScaleConfig,
+    earlier: dict[str, Any],
+    repeats: tuple[int, int],
 ) -> dict[str, Any]:
     log.info("scale: generating %d x %d probabilities", rows, cfg.num_classes)
     pool_key = f"pool/probs_{rows}.npy"
     generate_pool(store, pool_key, rows, cfg.num_classes, seed=rows)
     out: dict[str, Any] = {"rows": rows, "pool_bytes": rows * cfg.num_classes * 4}
+    common = {"root": str(scratch), "pool_key": pool_key, "labeled_key": "labeled/probs.npy",
+              "labels_key": "labeled/labels.npy"}  # fmt: skip
+    jobs: dict[str, tuple[str, dict[str, Any]]] = {"numpy_pass": ("numpy_pass", common)}
+    skipped: dict[str, dict[str, Any]] = {}
     for variant in VARIANTS:
-        labeled = variant == "with_labels"
-        common = {
-            "root": str(scratch),
-            "pool_key": pool_key,
-            "labeled": labeled,
-            "labeled_key": "labeled/probs.npy",
-            "labels_key": "labeled/labels.npy",
-        }
-        log.info("scale: %d rows, %s: scorer", rows, variant)
-        scorer = _best("scorer", {**common, "output": f"out/{variant}/"}, cfg.repeats)
-        cleanlab = _cleanlab(common, variant, rows, cfg, earlier)
-        entry: dict[str, Any] = {"scorer": _with_rate(scorer, rows), "cleanlab": _with_rate(cleanlab, rows)}
+        args = {**common, "labeled": variant == "with_labels"}
+        jobs[f"scorer/{variant}"] = ("scorer", {**args, "output": f"out/{variant}/"})
+        reason = _cleanlab_skip(variant, rows, cfg, earlier)
+        if reason:
+            skipped[variant] = {"skipped": reason}
+        else:
+            jobs[f"cleanlab/{variant}"] = ("cleanlab", {**args, "output": f"out/cleanlab_{variant}.npy"})
+    log.info("scale: %d rows: %s, best of %d (cleanlab %d)", rows, ", ".join(jobs), repeats[1], repeats[0])
+    best = _best_interleaved(jobs, *repeats)
+    numpy_pass = out["numpy_pass"] = best["numpy_pass"]
+    for variant in VARIANTS:
+        scorer = _with_rate(best[f"scorer/{variant}"], rows)
+        cleanlab = skipped.get(variant) or _with_rate(best[f"cleanlab/{variant}"], rows)
+        entry: dict[str, Any] = {"scorer": scorer, "cleanlab": cleanlab}
         if "seconds" in scorer and "seconds" in cleanlab:
             entry["speedup"] = round(cleanlab["seconds"] / scorer["seconds"], 2)
             entry["scores_allclose"] = _compare(store, scratch, variant)
+        if "seconds" in scorer and "seconds" in numpy_pass:
+            entry["vs_numpy_pass"] = round(scorer["seconds"] / numpy_pass["seconds"], 2)
         out[variant] = entry
     # The selector on the with-labels scores (example ids are needed end to end: write them once).
     ids_key = f"pool/ids_{rows}.json"
@@ -151,28 +171,53 @@ def _measure_size(
             "ids_key": ids_key,
             "batch_size": cfg.batch_size,
         },
-        cfg.repeats,
+        repeats[0],
     )
     return out
 
 
-def _cleanlab(
-    common: dict[str, Any], variant: str, rows: int, cfg: ScaleConfig, earlier: dict[str, Any]
-) -> dict[str, Any]:
-    """Skipped (with the reason) when the peak extrapolated from a smaller pool would not fit."""
+def _repeats(config: BenchConfig) -> tuple[int, int]:
+    """(cleanlab's, the others') timings per measurement. On 2 cores shared with other work one timing
+    is mostly noise: at least MIN_REPEATS (cleanlab, selector), and FAST_REPEATS for the runs of a few
+    seconds (numpy pass, scorer). The tiny mode checks the harness only: one each."""
+    if config.mode == "tiny":
+        return config.scale.repeats, config.scale.repeats
+    return max(MIN_REPEATS, config.scale.repeats), max(FAST_REPEATS, config.scale.repeats)
+
+
+def _best_interleaved(
+    jobs: dict[str, tuple[str, dict[str, Any]]], repeats: int, fast_repeats: int
+) -> dict[str, dict[str, Any]]:
+    """Each job's fastest run, the jobs taking turns (numpy pass, scorer, cleanlab, then again), so a
+    busy spell on the machine slows all of them rather than one: their ratios are from one run.
+    cleanlab runs `repeats` times, the others `fast_repeats` times."""
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in jobs}
+    for turn in range(max(repeats, fast_repeats)):
+        for name, (kind, args) in jobs.items():
+            if turn < (repeats if kind == "cleanlab" else fast_repeats):
+                runs[name].append(_worker(kind, args))
+    best = {}
+    for name, results in runs.items():
+        ok = [r for r in results if "error" not in r]
+        best[name] = min(ok, key=lambda r: r["seconds"]) if ok else results[0]
+    return best
+
+
+def _cleanlab_skip(variant: str, rows: int, cfg: ScaleConfig, earlier: dict[str, Any]) -> str:
+    """Why cleanlab is not run at this size (empty when it is): the peak extrapolated from a smaller
+    pool would not fit in memory."""
     smaller = [v for v in earlier.values() if "peak_rss_bytes" in v.get(variant, {}).get("cleanlab", {})]
-    if smaller:
-        last = max(smaller, key=lambda v: v["rows"])
-        peak = last[variant]["cleanlab"]["peak_rss_bytes"]
-        expected = peak * rows / last["rows"]
-        limit = cfg.cleanlab_memory_share * _available_bytes()
-        if expected > limit:
-            return {
-                "skipped": f"extrapolated peak {expected / 2**30:.1f} GiB > {limit / 2**30:.1f} GiB "
-                f"({cfg.cleanlab_memory_share:.0%} of available memory)"
-            }
-    log.info("scale: %d rows, %s: cleanlab", rows, variant)
-    return _best("cleanlab", {**common, "output": f"out/cleanlab_{variant}.npy"}, cfg.repeats)
+    if not smaller:
+        return ""
+    last = max(smaller, key=lambda v: v["rows"])
+    expected = last[variant]["cleanlab"]["peak_rss_bytes"] * rows / last["rows"]
+    limit = cfg.cleanlab_memory_share * _available_bytes()
+    if expected <= limit:
+        return ""
+    return (
+        f"extrapolated peak {expected / 2**30:.1f} GiB > {limit / 2**30:.1f} GiB "
+        f"({cfg.cleanlab_memory_share:.0%} of available memory)"
+    )
 
 
 def _with_rate(result: dict[str, Any], rows: int) -> dict[str, Any]:

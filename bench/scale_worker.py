@@ -1,6 +1,6 @@
 """One measurement in its own process, so its peak RSS is its own: `python -m bench.scale_worker
-{scorer|cleanlab|selector} ARGS_JSON`. Prints one JSON line: seconds, peak_rss_bytes, base_rss_bytes
-(after imports, before the measurement).
+{scorer|cleanlab|numpy_pass|selector} ARGS_JSON`. Prints one JSON line: seconds, peak_rss_bytes,
+base_rss_bytes (after imports, before the measurement).
 """
 
 from __future__ import annotations
@@ -70,6 +70,20 @@ def cleanlab(args: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": seconds, "load_seconds": load, "base_rss_bytes": base}
 
 
+def numpy_pass(args: dict[str, Any]) -> dict[str, Any]:
+    """The floor a chunked scorer is held to: one row max and one row sum over the whole pool, as
+    numpy computes them on the array in memory (the load is timed apart, as for cleanlab)."""
+    root = Path(args["root"])
+    base = _rss_now()
+    started = time.perf_counter()
+    pool = np.load(root / args["pool_key"])
+    load = time.perf_counter() - started
+    started = time.perf_counter()
+    np.max(pool, axis=1)
+    np.sum(pool, axis=1)
+    return {"seconds": time.perf_counter() - started, "load_seconds": load, "base_rss_bytes": base}
+
+
 def selector(args: dict[str, Any]) -> dict[str, Any]:
     from labelloop.core.storage import LocalStore
     from labelloop.selector.batch.lowest_scores import select
@@ -102,7 +116,8 @@ def selector(args: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> int:
     kind, args = sys.argv[1], json.loads(sys.argv[2])
-    result = {"scorer": scorer, "cleanlab": cleanlab, "selector": selector}[kind](args)
+    kinds = {"scorer": scorer, "cleanlab": cleanlab, "numpy_pass": numpy_pass, "selector": selector}
+    result = kinds[kind](args)
     result["peak_rss_bytes"] = _peak_rss()
     print(json.dumps(result))
     return 0

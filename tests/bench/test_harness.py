@@ -100,6 +100,11 @@ def test_tiny_benchmark_writes_results_and_plots(tmp_path: Path) -> None:
         assert size[variant]["scorer"]["peak_rss_bytes"] > 0
     assert results["headline"]["scorer_peak_memory_bytes"]["2000"]["scorer"] > 0
     assert results["headline"]["scorer_speedup_vs_cleanlab"]["2000"]["with_labels"] > 0
+    # One numpy pass over the same pool, and the scorer's time over it, per variant.
+    assert size["numpy_pass"]["seconds"] > 0 and size["numpy_pass"]["peak_rss_bytes"] > 0
+    ratios = results["headline"]["scorer_vs_numpy_pass"]["2000"]
+    assert ratios == {v: size[v]["vs_numpy_pass"] for v in ("with_labels", "unlabeled_only")}
+    assert all(r > 0 for r in ratios.values())
     assert not (tmp_path / "work" / "scale-scratch").exists()  # scratch pools are deleted
 
     plots = results["plots"]
@@ -108,6 +113,7 @@ def test_tiny_benchmark_writes_results_and_plots(tmp_path: Path) -> None:
         assert (folder / name).read_bytes().startswith(PNG_MAGIC)
     doc = (tmp_path / "docs" / "benchmarks.md").read_text()
     assert "## 1. Label efficiency" in doc and "## 4. GPU" in doc and "make bench" in doc
+    assert "**scorer_vs_numpy_pass**" in doc and "Scorer over one numpy pass (with labels)" in doc
     assert set(written) >= {tmp_path / "docs" / "benchmarks.md", folder / "results.json"}
 
 

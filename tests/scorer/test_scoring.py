@@ -144,3 +144,17 @@ def test_bad_row_in_a_late_chunk_stores_nothing(object_store: ObjectStore) -> No
     with pytest.raises(InvalidArgument, match="row 37 has NaN"):
         Scorer(object_store).score(c.STRATEGY_MARGIN, [ref], output_uri=object_store.uri("out"), chunk_size=8)
     assert list(object_store.list("out")) == []
+
+
+def test_of_several_bad_chunks_the_first_bad_row_is_named(object_store: ObjectStore) -> None:
+    """Chunks are validated on the scoring threads, several at a time: the error still names the
+    first bad row, as a sequential read would."""
+    rng = np.random.default_rng(1)
+    probs = probabilities(rng, rng.integers(0, K, 64), K)
+    probs[61, 0] = np.nan
+    probs[21, 1] = -0.5
+    probs[45, 2] = np.inf
+    ref = put_array(object_store, "in/u.npy", probs)
+    with pytest.raises(InvalidArgument, match="row 21 has negative probabilities"):
+        Scorer(object_store).score(c.STRATEGY_MARGIN, [ref], output_uri=object_store.uri("out"), chunk_size=4)
+    assert list(object_store.list("out")) == []

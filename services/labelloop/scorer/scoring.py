@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from labelloop.core.arrays import StoredArray, array_ref, iter_probabilities
+from labelloop.core.arrays import StoredArray, array_ref, check_probability_rows
 from labelloop.core.errors import InvalidArgument
 from labelloop.core.metrics import SCORER_EXAMPLES, SCORER_SECONDS
 from labelloop.core.storage import ArrayWriter, ObjectStore
@@ -104,9 +104,14 @@ class Scorer:
         At most 2 chunks per worker are in flight, so memory stays bounded by the chunk size.
         A sequential strategy (one random stream) scores its chunks in order on this thread.
         """
-        streams = [iter_probabilities(self.store, a, inputs.chunk_rows) for a in inputs.unlabeled]
+        # This thread only reads; each chunk is validated where it is scored, so the validation runs on
+        # the workers too (reading alone keeps this thread busy). Futures are collected in order, so
+        # the first error raised is the first bad row's.
+        streams = [self.store.iter_array_rows(a.key, inputs.chunk_rows) for a in inputs.unlabeled]
 
-        def score_chunk(chunk: PoolChunk) -> None:
+        def score_chunk(start: int, rows: list[np.ndarray]) -> None:
+            sums = [check_probability_rows(r, a, start) for r, a in zip(rows, inputs.unlabeled, strict=True)]
+            chunk = PoolChunk(start, rows, sums)
             scores = plugin.score(state, chunk)
             _check_length(scores, chunk.rows, name, f"pool rows from {chunk.start}")
             writer.write(chunk.start, scores)
@@ -114,11 +119,11 @@ class Scorer:
         with ThreadPoolExecutor(max_workers=SCORING_THREADS, thread_name_prefix="score") as pool:
             in_flight: deque[Future[None]] = deque()
             for parts in zip(*streams, strict=True):
-                chunk = PoolChunk(parts[0][0], [p[1] for p in parts], [p[2] for p in parts])
+                start, rows = parts[0][0], [p[1] for p in parts]
                 if plugin.needs.sequential:
-                    score_chunk(chunk)
+                    score_chunk(start, rows)
                     continue
-                in_flight.append(pool.submit(score_chunk, chunk))
+                in_flight.append(pool.submit(score_chunk, start, rows))
                 if len(in_flight) >= 2 * SCORING_THREADS:
                     in_flight.popleft().result()
             for future in in_flight:

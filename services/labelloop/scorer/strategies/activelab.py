@@ -6,8 +6,10 @@ plug-in at the end only adapts them to the Strategy protocol.
 cleanlab scores the unlabeled rows from those rows plus a few numbers fitted on the labeled set:
 a temperature and a weight per model, and the average annotator weight. `fit_activelab` computes
 those numbers (and the labeled scores) once, with cleanlab's own functions, exactly as cleanlab's
-labeled branch does; `score_unlabeled` then applies cleanlab's unlabeled formula to one chunk of
-rows at a time with vectorised numpy. Neither ever needs the whole pool in memory.
+labeled branch does (the temperature search with temperature.py's equivalent, which counts the
+annotators' labels once instead of once per candidate temperature: 20 ms instead of 0.9 s for 1,000
+rows); `score_unlabeled` then applies cleanlab's unlabeled formula to one chunk of rows at a time with
+vectorised numpy. Neither ever needs the whole pool in memory.
 
 Unlabeled formula, one model (p: a row of probabilities, temperature T, weights w_m, w_a, K classes):
     q = clip(p, 1e-30) / sum(...)            # cleanlab's temp_scale_pred_probs
@@ -28,11 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from cleanlab.internal.multiannotator_utils import (
-    assert_valid_inputs_multiannotator,
-    find_best_temp_scaler,
-    temp_scale_pred_probs,
-)
+from cleanlab.internal.multiannotator_utils import assert_valid_inputs_multiannotator, temp_scale_pred_probs
 from cleanlab.multiannotator import (
     get_label_quality_multiannotator,
     get_label_quality_multiannotator_ensemble,
@@ -42,8 +40,13 @@ from cleanlab.rank import get_label_quality_scores
 
 from labelloop.core.errors import InvalidArgument
 from labelloop.scorer.strategies.base import FitInputs, Fitted, Needs, PoolChunk
+from labelloop.scorer.strategies.temperature import find_best_temperature
 
 SMALL_CONST = 1e-30  # cleanlab's clip floor before taking logs (multiannotator_utils.SMALL_CONST)
+# Rows per block of the temperature path: 1,024 rows of 100 float32 classes (400 KB) stay in a core's
+# L2 cache through the block's passes.
+BLOCK_ROWS = 1024
+WEAK_SUM = 1e-30  # float32 sums of powered rows below this are recomputed in float64
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ def _fit_single_model(
         consensus = get_majority_vote_label(labels_multiannotator=labels, pred_probs=probs, verbose=False)
         quality = get_label_quality_scores(consensus, probs)
         return [1.0], [1.0], np.ones(labels.shape[1]), np.asarray(quality, dtype=np.float64)
-    temp = float(find_best_temp_scaler(labels, probs))
+    temp = find_best_temperature(labels, probs)
     info = get_label_quality_multiannotator(
         labels,
         temp_scale_pred_probs(probs, temp),
@@ -130,7 +133,7 @@ def _fit_ensemble(
         quality = get_label_quality_scores(consensus, mean_probs)
         ones = [1.0] * len(probs)
         return ones, ones, np.ones(labels.shape[1]), np.asarray(quality, dtype=np.float64)
-    temps = [float(find_best_temp_scaler(labels, p)) for p in probs]
+    temps = [find_best_temperature(labels, p) for p in probs]
     scaled = np.stack([temp_scale_pred_probs(p, t) for p, t in zip(probs, temps, strict=True)])
     info = get_label_quality_multiannotator_ensemble(
         labels, scaled, return_annotator_stats=False, return_detailed_quality=False, return_weights=True
@@ -163,12 +166,45 @@ def _scaled(probs: np.ndarray, temp: float, sums: np.ndarray | None) -> np.ndarr
 
 
 def _top_scaled(probs: np.ndarray, temp: float, sums: np.ndarray | None) -> np.ndarray:
-    """max of the temperature-scaled row, without materialising the scaled rows when T == 1."""
+    """max of the temperature-scaled row, without materialising the scaled rows.
+
+    max(q**(1/T)) / sum(q**(1/T)) with q = clip(p, 1e-30) / sum(clip(p)): the normalisation cancels,
+    and max(p) >= 1/K is never clipped, so only the sum of clip(p)**(1/T) needs every element.
+    """
     # argmax + gather is faster than max(axis=1) for short rows.
     top = np.take_along_axis(probs, probs.argmax(axis=1)[:, np.newaxis], axis=1)[:, 0].astype(np.float64)
     if temp == 1.0:  # fast exact path: q = p / sum(p), no log/exp
         return top / (row_sums(probs) if sums is None else sums)
-    return np.exp(np.log(np.maximum(top, SMALL_CONST)) / temp) / row_sums(_powered(probs, temp))
+    return np.exp(np.log(np.maximum(top, SMALL_CONST)) / temp) / _powered_sums(probs, temp)
+
+
+def _powered_sums(probs: np.ndarray, temp: float) -> np.ndarray:
+    """float64 row sums of clip(p, 1e-30) ** (1/T), computed BLOCK_ROWS rows at a time in one buffer.
+
+    Four passes per element (clip, log, scale, exp2) and a row sum; on a block that stays in the
+    core's cache they cost about as much as reading the rows once. p ** a = exp2(a / ln 2 * ln p):
+    numpy's float32 exp2 is twice as fast as its exp. float32 input is computed (and summed) in float32,
+    as cleanlab does; float64 input in float64.
+    """
+    dtype = np.float32 if probs.dtype == np.float32 else np.float64
+    rows = len(probs)
+    sums = np.empty(rows, dtype=np.float64)
+    buffer = np.empty((min(rows, BLOCK_ROWS), probs.shape[1]), dtype=dtype)
+    exponent, floor = dtype(1 / (temp * np.log(2))), dtype(SMALL_CONST)
+    for start in range(0, rows, BLOCK_ROWS):
+        block = probs[start : start + BLOCK_ROWS]
+        powered = buffer[: len(block)]
+        np.maximum(block, floor, out=powered)
+        np.log(powered, out=powered)
+        powered *= exponent
+        np.exp2(powered, out=powered)
+        sums[start : start + len(block)] = np.einsum("ij->i", powered)
+    # A float32 sum this small has lost its precision (a low temperature over very many classes):
+    # those rows again in float64.
+    weak = np.flatnonzero(sums < WEAK_SUM)
+    if len(weak):
+        sums[weak] = row_sums(_powered(probs[weak].astype(np.float64), temp))
+    return sums
 
 
 def score_unlabeled(
