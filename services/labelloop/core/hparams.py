@@ -141,6 +141,11 @@ NUMERIC_KEYS = {
 }
 
 
+# The first part of a key: AutoGluon MultiModal's config groups (autogluon/multimodal/configs/), and
+# "linear_probe" for the trainer's own probe. Anything else would be ignored or fail only in training.
+SECTIONS = frozenset({"model", "data", "optim", "env", "matcher", "distiller", "pretrain", "linear_probe"})
+
+
 def _checked_number(key: str, value: Any) -> Any:
     """The value of a numeric key as a number ("1e-3", which YAML 1.1 reads as text, too)."""
     kind = NUMERIC_KEYS.get(key)
@@ -168,6 +173,12 @@ def parse_hyperparameters(raw: dict[str, str]) -> dict[str, Any]:
             raise InvalidArgument(
                 f"hyperparameter key {shown(key)} must be dotted, e.g. 'optim.max_epochs' "
                 f"(at most {MAX_KEY_LENGTH} characters, no surrounding spaces)"
+            )
+        section = key.split(".", 1)[0]
+        if section not in SECTIONS:
+            raise InvalidArgument(
+                f"hyperparameter {shown(key)} is in no known section: a key starts with one of "
+                f"{', '.join(sorted(SECTIONS))} (e.g. 'optim.max_epochs', 'linear_probe.c')"
             )
         if len(text) > MAX_VALUE_LENGTH:
             raise InvalidArgument(
