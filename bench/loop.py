@@ -61,6 +61,9 @@ def autogluon_fitter(
     ) -> Callable[[pd.DataFrame], np.ndarray]:
         from autogluon.multimodal import MultiModalPredictor
 
+        from labelloop.trainer import threads
+
+        threads.use(threads.job_threads(shared=True))  # as the trainer's worker does: the same arithmetic
         args = hparams.fit_args(
             {**config, "seed": seed}, n_labeled=len(train), image_column=image_column, store=store,
             cache_dir=cache_dir,

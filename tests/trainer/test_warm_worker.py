@@ -18,6 +18,7 @@ from labelloop.trainer.contract import JobState
 from labelloop.trainer.executors.local import LocalExecutor
 from labelloop.trainer.runs import Trainer
 from labelloop.trainer.service import register
+from labelloop.trainer.threads import job_threads
 
 from tests.support.ports import free_port
 from tests.trainer.datasets import write_digits
@@ -74,6 +75,8 @@ def test_health_waits_for_the_warm_worker_and_runs_follow_its_events(tmp_path: P
         assert done.wait(120), f"the trainer did not see the run finish within 120 s: {seen}"
         final = trainer.get(record.name)
         assert final.state == JobState.SUCCEEDED, final.error_message
+        # Not torch's one thread per core: the worker leaves the services a core (threads.py).
+        assert final.result["torch_threads"] == job_threads(shared=True), final.result
 
         # The warm worker took the run at once: no import between submit and running.
         running = [t for t, state, _ in seen if state == JobState.RUNNING]

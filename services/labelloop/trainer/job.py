@@ -38,7 +38,7 @@ from labelloop.core.config import Settings
 from labelloop.core.errors import FailedPrecondition
 from labelloop.core.faults import is_transient
 from labelloop.core.storage import ObjectStore, open_store, upload_folder
-from labelloop.trainer import data, embeddings, hparams, newdata, probe
+from labelloop.trainer import data, embeddings, hparams, newdata, probe, threads
 from labelloop.trainer import predictor as predictor_folder
 from labelloop.trainer.contract import JobKind, JobSpec
 from labelloop.trainer.models import (
@@ -123,6 +123,7 @@ def run_job(
             if isinstance(model, ProbeRunner):  # the frozen embeddings: their cost is the cache's
                 predicted["embed_seconds"] = result.pop("embed_seconds", 0.0)
             result.update(predicted)
+            result["torch_threads"] = threads.current()  # what the fit and predict seconds ran with
             report(PREDICT_END, "saving model")
             result["model_key"] = save()
         store.put_json(prefix + RESULT_FILE, result)  # last: its presence means the job finished
@@ -467,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("predicting shard %d of %d into %s", shard.index, shard.count, shard.prefix)
     status.write("running", 0.0, "starting", force=True)
     try:
+        threads.use(threads.job_threads(shared=False))  # the pod's quota, not the node's cores
         result = run_job(spec, store, status.report, settings.cache_dir, shard)
     except Exception as error:
         log.exception("job %s failed", spec.job_id)

@@ -28,6 +28,7 @@ from typing import Any, Self
 from labelloop.core.config import Settings
 from labelloop.core.errors import NotFound
 from labelloop.core.storage import ObjectStore, open_store
+from labelloop.trainer import threads
 from labelloop.trainer.contract import JobSpec, JobState, JobStatus
 from labelloop.trainer.executors.base import Executor
 
@@ -48,7 +49,9 @@ def _exit_when_orphaned(trainer_pid: int) -> None:
     os._exit(1)
 
 
-def _worker_main(env: dict[str, str], jobs: Any, events: Connection, trainer_pid: int) -> None:
+def _worker_main(
+    env: dict[str, str], jobs: Any, events: Connection, trainer_pid: int, torch_threads: int
+) -> None:
     """The worker process: one job at a time, events back to the parent."""
     orphan_check = threading.Thread(target=_exit_when_orphaned, args=(trainer_pid,), daemon=True)
     orphan_check.start()
@@ -63,6 +66,8 @@ def _worker_main(env: dict[str, str], jobs: Any, events: Connection, trainer_pid
     import logging
 
     import autogluon.multimodal  # noqa: F401 - paid once per worker, not per job
+
+    threads.use(torch_threads)  # not one per core: the services share them (threads.py)
 
     # Lightning installs its own stderr handlers at import: route its records to our JSON handler.
     for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
@@ -98,13 +103,13 @@ class _Worker:
     """One worker process and the thread that reads its events; on_event(worker, event) gets each,
     then ("exited", "", exit code) once the process is gone."""
 
-    def __init__(self, settings: Settings, on_event: Callable[[_Worker, Event], None]):
+    def __init__(self, settings: Settings, torch_threads: int, on_event: Callable[[_Worker, Event], None]):
         ctx = mp.get_context("spawn")  # fork would copy the gRPC server's threads
         self.jobs = ctx.Queue()  # fresh per worker: a killed one may corrupt it
         receive, send = ctx.Pipe(duplex=False)
         self.process = ctx.Process(
             target=_worker_main,
-            args=(settings.to_env(), self.jobs, send, os.getpid()),
+            args=(settings.to_env(), self.jobs, send, os.getpid(), torch_threads),
             name="labelloop-trainer-worker",
             daemon=True,
         )
@@ -151,6 +156,8 @@ class _Worker:
 class LocalExecutor(Executor):
     def __init__(self, settings: Settings, store: ObjectStore | None = None, prestart: bool = False):
         self.settings = settings
+        # Checked here, so a bad LABELLOOP_TRAINER_THREADS stops the trainer at start with its reason.
+        self.torch_threads = threads.job_threads(shared=True)
         self.store = store or open_store(settings.storage)
         self._lock = threading.Condition()
         self._statuses: dict[str, JobStatus] = {}
@@ -160,7 +167,9 @@ class LocalExecutor(Executor):
         self._cancel_requested: set[str] = set()
         self._listeners: list[Callable[[str], None]] = []
         self._closed = False
-        self._worker: _Worker | None = _Worker(settings, self._on_event) if prestart else None
+        self._worker: _Worker | None = (
+            _Worker(settings, self.torch_threads, self._on_event) if prestart else None
+        )
         self._thread = threading.Thread(target=self._dispatch, name="local-executor", daemon=True)
         self._thread.start()
 
@@ -293,7 +302,7 @@ class LocalExecutor(Executor):
         if self._worker is None or self._worker.exited:
             if self._worker is not None:
                 self._worker.stop()
-            self._worker = _Worker(self.settings, self._on_event)
+            self._worker = _Worker(self.settings, self.torch_threads, self._on_event)
         worker = self._worker
         worker.jobs.put(self._specs[job_id].to_json())
         with self._lock:
