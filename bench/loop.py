@@ -60,7 +60,6 @@ def autogluon_fitter(
         train: pd.DataFrame, features: list[str], classes: list[str], seed: int
     ) -> Callable[[pd.DataFrame], np.ndarray]:
         from autogluon.multimodal import MultiModalPredictor
-
         from labelloop.trainer import threads
 
         threads.use(threads.job_threads(shared=True))  # as the trainer's worker does: the same arithmetic
