@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from multiprocessing.connection import Connection
-from multiprocessing.connection import wait as wait_for_handles
 from typing import Any, Self
 
 from labelloop.core.config import Settings
@@ -134,7 +133,7 @@ class _Worker:
                     self.ready.set()
                 on_event(self, event)
         finally:
-            wait_for_handles([self.process.sentinel], _EXIT_SECONDS)
+            self.process.join(_EXIT_SECONDS)  # waitpid: the sentinel can close before the code is known
             self.exited = True
             self.ready.set()  # whoever waits for a ready worker learns it will not be
             on_event(self, ("exited", "", self.process.exitcode))
@@ -334,6 +333,7 @@ class LocalExecutor(Executor):
         self._changed(job_id)
 
     def _worker_died(self, job_id: str, worker: _Worker) -> None:
+        worker.process.join(_EXIT_SECONDS)
         code = worker.process.exitcode
         worker.stop()
         self._worker = None
