@@ -17,7 +17,7 @@ from labelloop.controller.context import RoundContext
 from labelloop.controller.entry import Entry
 from labelloop.controller.operations import await_operation
 from labelloop.controller.records import RecordStore
-from labelloop.core.config import Settings, StorageConfig
+from labelloop.core.config import Settings
 from labelloop.core.server import Server, channel
 from labelloop.core.storage import LocalStore
 from labelloop.trainer.catalog import StoreCatalog
@@ -27,7 +27,7 @@ from labelloop.trainer.service import register
 from labelloop.v1 import common_pb2, experiments_pb2, trainer_pb2, trainer_pb2_grpc
 
 from tests.support.ports import free_port
-from tests.trainer.datasets import Fixture, write_digits
+from tests.trainer.datasets import Fixture, local_trainer_settings, write_digits
 
 pytestmark = pytest.mark.slow
 
@@ -49,12 +49,7 @@ class Env:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     root = tmp_path_factory.mktemp("follow")
-    settings = Settings(
-        storage=StorageConfig(backend="local", root=root / "store"),
-        cache_dir=root / "cache",
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-    )
+    settings = local_trainer_settings(root)
     store = LocalStore(settings.storage.root)
     fx = write_digits(store, n_pool=40, n_test=10, n_labeled=30)
     executor = LocalExecutor.from_settings(settings, store)

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from labelloop.core.config import Settings, StorageConfig
 from labelloop.core.storage import ObjectStore
 from labelloop.trainer.contract import JobKind, JobSpec
 from sklearn.datasets import load_digits
+
+from tests.support.ports import free_port
 
 CLASSES = [str(i) for i in range(10)]
 FEATURES = [f"px{i}" for i in range(64)]
@@ -132,4 +136,14 @@ def write_snapshot(store: ObjectStore, dataset: str, snapshot: str, labels: pd.D
             "annotation_count": int(labels["annotation_count"].sum()) if len(labels) else 0,
             "labels_key": f"{base}/labels.parquet",
         },
+    )
+
+
+def local_trainer_settings(root: Path) -> Settings:
+    """A trainer's settings for tests: its store and cache under root, free ports."""
+    return Settings(
+        storage=StorageConfig(backend="local", root=root / "store"),
+        cache_dir=root / "cache",
+        grpc_port=free_port(),
+        metrics_port=free_port(),
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-from labelloop.core.config import Settings, StorageConfig
+from labelloop.core.config import Settings
 from labelloop.core.errors import NotFound
 from labelloop.core.metrics import TRAINER_REGISTRY as REGISTRY
 from labelloop.core.server import Server, channel
@@ -24,7 +24,7 @@ from labelloop.trainer.service import register
 from labelloop.v1 import common_pb2, dataset_store_pb2, dataset_store_pb2_grpc, trainer_pb2, trainer_pb2_grpc
 
 from tests.support.ports import free_port
-from tests.trainer.datasets import CLASSES, Fixture, write_digits, write_snapshot
+from tests.trainer.datasets import CLASSES, Fixture, local_trainer_settings, write_digits, write_snapshot
 
 S = common_pb2
 
@@ -41,12 +41,7 @@ class Env:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     root = tmp_path_factory.mktemp("trainer-service")
-    settings = Settings(
-        storage=StorageConfig(backend="local", root=root / "store"),
-        cache_dir=root / "cache",
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-    )
+    settings = local_trainer_settings(root)
     store = LocalStore(settings.storage.root)
     fx = write_digits(store, n_pool=40, n_test=10, n_labeled=30)
     write_snapshot(store, fx.dataset, "single", fx.labels.assign(label="4"))

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from labelloop.core.config import Settings, StorageConfig
 from labelloop.core.server import Server, channel
 from labelloop.core.storage import LocalStore
 from labelloop.trainer.catalog import StoreCatalog
@@ -20,8 +19,7 @@ from labelloop.trainer.runs import Trainer
 from labelloop.trainer.service import register
 from labelloop.trainer.threads import job_threads
 
-from tests.support.ports import free_port
-from tests.trainer.datasets import write_digits
+from tests.trainer.datasets import local_trainer_settings, write_digits
 
 pytestmark = pytest.mark.slow
 
@@ -39,12 +37,7 @@ def health(port: int) -> int:
 
 
 def test_health_waits_for_the_warm_worker_and_runs_follow_its_events(tmp_path: Path) -> None:
-    settings = Settings(
-        storage=StorageConfig(backend="local", root=tmp_path / "store"),
-        cache_dir=tmp_path / "cache",
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-    )
+    settings = local_trainer_settings(tmp_path)
     store = LocalStore(settings.storage.root)
     fx = write_digits(store, n_pool=40, n_test=10, n_labeled=30)
     started = time.monotonic()
