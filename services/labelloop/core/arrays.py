@@ -167,7 +167,7 @@ def check_probability_array(array: StoredArray) -> None:
 
 def check_probability_rows(rows: np.ndarray, array: StoredArray, start: int) -> np.ndarray:
     """Validates one chunk of probabilities; returns its float64 row sums (reused by the strategies)."""
-    sums = np.einsum("ij->i", rows, dtype=np.float64)  # NaN and inf anywhere in a row show up here
+    sums = _row_sums(rows)  # NaN and inf anywhere in a row show up here
     bad = np.flatnonzero(~np.isfinite(sums))
     if len(bad):
         raise InvalidArgument(
@@ -183,6 +183,19 @@ def check_probability_rows(rows: np.ndarray, array: StoredArray, start: int) -> 
             f"{array.name} ({array.uri}) row {start + off[0]} sums to {sums[off[0]]:.6g}, not 1: "
             "pass normalised probabilities (e.g. apply softmax)"
         )
+    return sums
+
+
+def _row_sums(rows: np.ndarray) -> np.ndarray:
+    """float64 row sums. float32 rows are summed in float32 first (3x faster; off by about 1e-6 next
+    to SUM_TOLERANCE's 1e-3), and the rows whose sum is not clearly valid again in float64, so that
+    the verdict, the message and the sums a strategy reuses for suspect rows are float64's."""
+    if rows.dtype != np.float32:
+        return np.einsum("ij->i", rows, dtype=np.float64)
+    sums = np.einsum("ij->i", rows).astype(np.float64)
+    suspect = np.flatnonzero(~(np.abs(sums - 1.0) <= SUM_TOLERANCE / 2))  # NaN compares False
+    if len(suspect):
+        sums[suspect] = np.einsum("ij->i", rows[suspect], dtype=np.float64)
     return sums
 
 
