@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 from labelloop.core.config import Settings
 from labelloop.core.errors import InvalidArgument, NotFound
-from labelloop.core.storage import ArrayWriter, ObjectStore, S3Store, download_prefix, upload_folder
+from labelloop.core.storage import (
+    ArrayWriter,
+    LocalStore,
+    ObjectStore,
+    S3Store,
+    download_prefix,
+    upload_folder,
+)
 
 from tests.conftest import s3_config
 from tests.support.seaweedfs import S3Server
@@ -68,8 +75,13 @@ def test_array_rows_in_chunks(object_store: ObjectStore, chunk: int) -> None:
     assert np.array_equal(np.concatenate([rows for _, rows in chunks]), array)
 
 
-def test_array_writer_streams_chunks(object_store: ObjectStore) -> None:
+@pytest.mark.parametrize("in_memory_bytes", [0, 1 << 20], ids=["memory-mapped", "in-memory"])
+def test_array_writer_streams_chunks(
+    object_store: ObjectStore, in_memory_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ArrayWriter, "IN_MEMORY_BYTES", in_memory_bytes)
     writer = ArrayWriter(object_store, "out/scores.npy", (10,), "float64")
+    assert bool(writer._dir) == (in_memory_bytes == 0)
     writer.write(0, np.arange(6.0))
     writer.write(6, np.arange(6.0, 10.0))
     writer.close()
@@ -163,3 +175,21 @@ def test_public_endpoint_setting(value: str, secure: str, expected: tuple[str, b
 def test_bad_public_endpoint_says_what_to_use(value: str) -> None:
     with pytest.raises(InvalidArgument, match=r"LABELLOOP_S3_PUBLIC_ENDPOINT=.*use host\[:port\]"):
         Settings.from_env({"LABELLOOP_S3_PUBLIC_ENDPOINT": value})
+
+
+@pytest.mark.parametrize("key", ["../outside.json", "a/../../outside.json", "/etc/passwd", "a/../.."])
+def test_a_key_that_leaves_the_local_root_is_refused(tmp_path: Path, key: str) -> None:
+    store = LocalStore(tmp_path / "store")
+    with pytest.raises(InvalidArgument, match="escapes the store root"):
+        store.put_bytes(key, b"{}")
+    with pytest.raises(InvalidArgument, match="escapes the store root"):
+        store.get_bytes(key)
+    assert not (tmp_path / "outside.json").exists()
+
+
+def test_keys_are_normalised_inside_the_local_root(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "." / "store")
+    store.put_bytes("a/../b/c.json", b"{}")
+    assert store.path("b//c.json") == tmp_path / "store" / "b" / "c.json"
+    assert store.get_bytes("b/./c.json") == b"{}"
+    assert store.key_of(store.uri("b/c.json")) == "b/c.json"

@@ -98,8 +98,15 @@ class AnnotationLogs:
 
     def _read_all(self, log: LogId) -> tuple[list[LogEntry], Requests]:
         listed = entries(self.store, log[0], log[2])
-        with ThreadPoolExecutor(READ_THREADS) as pool:
-            bodies = list(pool.map(lambda e: self._requests(log, e), listed))
+        with self._guard:
+            cached = [self._cache.get((log, e.key)) for e in listed]
+        unread = [e for e, body in zip(listed, cached, strict=True) if body is None]
+        read: dict[str, Requests] = {}
+        if unread:  # a pool only for objects not read before: a warm log costs no threads
+            with ThreadPoolExecutor(min(READ_THREADS, len(unread))) as pool:
+                bodies_read = pool.map(lambda e: self._requests(log, e), unread)
+                read = dict(zip([e.key for e in unread], bodies_read, strict=True))
+        bodies = [body if body is not None else read[e.key] for e, body in zip(listed, cached, strict=True)]
         requests = [r for body in bodies for r in body]
         keyed = [LogEntry(e.seq, r, e.key) for e, body in zip(listed, bodies, strict=True) for r, _ in body]
         return keyed, requests

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,6 +18,11 @@ from labelloop.trainer.contract import JobSpec
 log = logging.getLogger(__name__)
 
 LABEL = "__label__"  # the training label column; never clashes with a feature column
+# The warm worker keeps the last examples table it parsed when it is at most this large: every round
+# of an experiment reads the same one (parsing 1,800 rows of 64 features takes 4 ms of a 40 ms job).
+PARSED_EXAMPLES_BYTES = 64 << 20
+_parsed_examples: dict[str, tuple[bytes, pd.DataFrame]] = {}  # key -> (digest of its bytes, table)
+_parsed_lock = threading.Lock()
 
 
 def read_parquet(store: ObjectStore, key: str) -> pd.DataFrame:
@@ -24,7 +31,7 @@ def read_parquet(store: ObjectStore, key: str) -> pd.DataFrame:
 
 def load_examples(spec: JobSpec, store: ObjectStore, cache_dir: Path) -> pd.DataFrame:
     """example_id, split, the feature columns and the image column as local file paths."""
-    examples = read_parquet(store, spec.examples_key)
+    examples = _read_examples(store, spec.examples_key)
     needed = [
         "example_id",
         "split",
@@ -40,6 +47,22 @@ def load_examples(spec: JobSpec, store: ObjectStore, cache_dir: Path) -> pd.Data
     if spec.image_column:
         examples[spec.image_column] = local_image_paths(store, examples[spec.image_column], cache_dir)
     return examples
+
+
+def _read_examples(store: ObjectStore, key: str) -> pd.DataFrame:
+    """The examples table, parsed again only when its bytes changed: they are read and hashed every
+    time, so a dataset recreated under the same name is never served from the cache."""
+    data = store.get_bytes(key)
+    if len(data) > PARSED_EXAMPLES_BYTES:
+        return pd.read_parquet(io.BytesIO(data))
+    digest = hashlib.blake2b(data, digest_size=16).digest()
+    with _parsed_lock:
+        cached = _parsed_examples.get(key)
+        if cached is None or cached[0] != digest:
+            cached = (digest, pd.read_parquet(io.BytesIO(data)))
+            _parsed_examples.clear()  # only the last table: a worker serves one experiment's rounds
+            _parsed_examples[key] = cached
+        return cached[1].copy()  # callers add and convert columns
 
 
 def local_image_paths(store: ObjectStore, keys: pd.Series, cache_dir: Path) -> list[str]:

@@ -230,7 +230,12 @@ def test_a_restarted_trainer_reattaches_to_its_jobs(
     trainer = Trainer(store, StoreCatalog(store), executor, poll_seconds=0.05)
     try:
         deadline = time.monotonic() + 10
-        while trainer.get(gone.name).state != JobState.SUCCEEDED and time.monotonic() < deadline:
+
+        def synced() -> bool:  # the tracker syncs operations in no set order: wait for both
+            current = trainer.get(running.name)
+            return trainer.get(gone.name).state == JobState.SUCCEEDED and current.message == "fitting"
+
+        while not synced() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert trainer.get(gone.name).result == {"model_key": "experiments/e1/rounds/4/model/"}
         current = trainer.get(running.name)
