@@ -193,3 +193,16 @@ def test_keys_are_normalised_inside_the_local_root(tmp_path: Path) -> None:
     assert store.path("b//c.json") == tmp_path / "store" / "b" / "c.json"
     assert store.get_bytes("b/./c.json") == b"{}"
     assert store.key_of(store.uri("b/c.json")) == "b/c.json"
+
+
+def test_listing_matches_key_prefixes_not_folders(object_store: ObjectStore) -> None:
+    keys = ["a/b1/x.json", "a/b1/y/z.json", "a/b10.json", "a/c.json", "b/x.json"]
+    for key in keys:
+        object_store.put_json(key, {})
+    assert list(object_store.list("a/b1")) == ["a/b1/x.json", "a/b1/y/z.json", "a/b10.json"]
+    assert list(object_store.list("a/b1/")) == ["a/b1/x.json", "a/b1/y/z.json"]
+    assert list(object_store.list("a/b1/y/z")) == ["a/b1/y/z.json"]
+    assert list(object_store.list("a/")) == keys[:4]
+    assert list(object_store.list("")) == keys
+    assert list(object_store.list("a/missing/")) == []
+    assert list(object_store.list("missing/a")) == []
