@@ -297,7 +297,8 @@ class LocalStore(ObjectStore):
                     continue
                 if entry.is_dir(follow_symlinks=False):
                     for dirpath, _, files in os.walk(entry.path):
-                        keys.extend(f"{dirpath[cut:]}/{name}" for name in files if not name.startswith(".tmp-"))
+                        kept = (name for name in files if not name.startswith(".tmp-"))
+                        keys.extend(f"{dirpath[cut:]}/{name}" for name in kept)
                 elif not entry.name.startswith(".tmp-"):
                     keys.append(entry.path[cut:])
         yield from sorted(keys)
