@@ -24,13 +24,13 @@ def test_the_examples_table_is_parsed_once_until_its_bytes_change(
 ) -> None:
     store = LocalStore(tmp_path)
     parses: list[int] = []
-    real = pd.read_parquet
+    real = data.tables.frame_of
 
     def counting(*args: Any, **kwargs: Any) -> pd.DataFrame:
         parses.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(data.pd, "read_parquet", counting)
+    monkeypatch.setattr(data.tables, "frame_of", counting)
     first = pd.DataFrame({"example_id": ["a", "b"], "split": ["pool", "test"], "x": [1.0, 2.0]})
     _put(store, first)
     got = data._read_examples(store, "datasets/d/examples.parquet")

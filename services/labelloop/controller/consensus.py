@@ -27,7 +27,7 @@ from labelloop.controller import held_out
 from labelloop.controller.arrays import read_ids
 from labelloop.controller.clients import call
 from labelloop.controller.context import RoundContext
-from labelloop.core import layout, metrics
+from labelloop.core import layout, metrics, tables
 from labelloop.core.arrays import array_ref, write_ids
 from labelloop.core.errors import FailedPrecondition
 from labelloop.core.storage import ObjectStore
@@ -59,7 +59,7 @@ def assess_round(
         return _finish(ctx, number, _empty_report(ctx.id, number), "")
     annotators = [str(a) for a in store.get_json(store.ref_to_key(snapshot.annotators_uri))]
     matrix = np.asarray(store.get_array(store.ref_to_key(snapshot.labels_multiannotator_uri)), float)
-    labels = pd.read_parquet(io.BytesIO(store.get_bytes(store.ref_to_key(snapshot.labels_uri))))
+    labels = tables.read_frame(store, store.ref_to_key(snapshot.labels_uri))
     ids = [str(i) for i in labels["example_id"]]
     earlier = ctx.earlier_records(number)
     pool = earlier[-1].array("pool") if earlier else None

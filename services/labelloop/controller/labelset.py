@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import pyarrow.parquet as pq
-
 from labelloop.controller.clients import call
-from labelloop.core import metrics
+from labelloop.core import metrics, tables
 from labelloop.core.errors import AlreadyExists
 from labelloop.core.storage import ObjectStore
 from labelloop.v1 import dataset_store_pb2, dataset_store_pb2_grpc
@@ -65,7 +62,7 @@ class LabelSet:
 
     def snapshot_labels(self, snapshot: dataset_store_pb2.Snapshot) -> tuple[list[str], dict[str, int]]:
         """Labeled ids in labels_multiannotator row order, and annotations per example."""
-        table = pq.read_table(io.BytesIO(self.store.get_bytes(self.store.ref_to_key(snapshot.labels_uri))))
+        table = tables.read_arrow(self.store.get_bytes(self.store.ref_to_key(snapshot.labels_uri)))
         ids = [str(i) for i in table.column("example_id").to_pylist()]
         if "annotation_count" in table.column_names:
             counts = [int(c) for c in table.column("annotation_count").to_pylist()]

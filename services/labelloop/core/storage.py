@@ -290,7 +290,7 @@ class LocalStore(ObjectStore):
         if not base.is_dir():
             return
         cut = len(str(self.root)) + 1
-        keys = []
+        keys: list[str] = []
         with os.scandir(base) as entries:
             for entry in entries:
                 if not entry.name.startswith(stem):

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from labelloop.core import paging
+from labelloop.core import paging, tables
 from labelloop.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from labelloop.core.layout import (
     DATASETS_PREFIX,
@@ -390,7 +390,7 @@ class DatasetStore:
     def read_snapshot_labels(self, dataset_id: str, snapshot_id: str) -> pd.DataFrame:
         """labels.parquet: example_id, label (consensus), annotation_count."""
         snapshot = self.get_snapshot(dataset_id, snapshot_id)
-        return pd.read_parquet(io.BytesIO(self.store.get_bytes(snapshot.labels_key)))
+        return tables.read_frame(self.store, snapshot.labels_key)
 
     def read_labels_multiannotator(self, dataset_id: str, snapshot_id: str) -> tuple[np.ndarray, list[str]]:
         """cleanlab's labels_multiannotator (rows as in labels.parquet) and its annotator columns."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from labelloop.core import tables
 from labelloop.core.errors import FailedPrecondition
 from labelloop.core.storage import LocalStore, ObjectStore
 from labelloop.trainer.contract import JobSpec
@@ -27,7 +27,7 @@ _parsed_lock = threading.Lock()
 
 
 def read_parquet(store: ObjectStore, key: str) -> pd.DataFrame:
-    return pd.read_parquet(io.BytesIO(store.get_bytes(key)))
+    return tables.read_frame(store, key)
 
 
 def load_examples(spec: JobSpec, store: ObjectStore, cache_dir: Path) -> pd.DataFrame:
@@ -55,12 +55,12 @@ def _read_examples(store: ObjectStore, key: str) -> pd.DataFrame:
     time, so a dataset recreated under the same name is never served from the cache."""
     data = store.get_bytes(key)
     if len(data) > PARSED_EXAMPLES_BYTES:
-        return pd.read_parquet(io.BytesIO(data))
+        return tables.frame_of(data)
     digest = hashlib.blake2b(data, digest_size=16).digest()
     with _parsed_lock:
         cached = _parsed_examples.get(key)
         if cached is None or cached[0] != digest:
-            cached = (digest, pd.read_parquet(io.BytesIO(data)))
+            cached = (digest, tables.frame_of(data))
             _parsed_examples.clear()  # only the last table: a worker serves one experiment's rounds
             _parsed_examples[key] = cached
         return cached[1].copy()  # callers add and convert columns

@@ -3,10 +3,7 @@ e.g. CROWDLAB's consensus: checked against the snapshot, then read by the job in
 
 from __future__ import annotations
 
-import io
-
-import pandas as pd
-
+from labelloop.core import tables
 from labelloop.core.errors import InvalidArgument, NotFound
 from labelloop.core.storage import ObjectStore
 
@@ -19,7 +16,7 @@ def override_labels_key(store: ObjectStore, snapshot: str, snapshot_labels_key: 
     except InvalidArgument as error:
         raise InvalidArgument(f"labels_uri: {error}; name a Parquet file of this store") from None
     try:
-        frame = pd.read_parquet(io.BytesIO(store.get_bytes(key)))
+        frame = tables.read_frame(store, key)
     except NotFound:
         raise NotFound(f"labels_uri {labels_uri} does not exist") from None
     except (OSError, ValueError) as error:
@@ -36,8 +33,9 @@ def override_labels_key(store: ObjectStore, snapshot: str, snapshot_labels_key: 
         raise InvalidArgument(
             f"labels_uri {labels_uri} lists example {ids[ids.duplicated()].iloc[0]!r} twice"
         )
-    frozen = set(pd.read_parquet(io.BytesIO(store.get_bytes(snapshot_labels_key)), columns=["example_id"])
-                 ["example_id"].astype(str))  # fmt: skip
+    frozen = set(
+        tables.read_frame(store, snapshot_labels_key, columns=["example_id"])["example_id"].astype(str)
+    )
     extra, absent = sorted(set(ids) - frozen), sorted(frozen - set(ids))
     if extra or absent:
         raise InvalidArgument(

@@ -9,7 +9,6 @@ the trainer; the Kubernetes one finds its Jobs again).
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import threading
 import time
@@ -18,9 +17,8 @@ from dataclasses import replace
 from typing import Any
 
 import grpc
-import pandas as pd
 
-from labelloop.core import layout, metrics, names
+from labelloop.core import layout, metrics, names, tables
 from labelloop.core.errors import FailedPrecondition, InvalidArgument, LabelLoopError, NotFound
 from labelloop.core.storage import ObjectStore
 from labelloop.trainer import embeddings, hparams, newdata
@@ -196,7 +194,7 @@ class Trainer:
 
     def _check_labels(self, snapshot: str, labels_key: str, dataset: DatasetInfo) -> None:
         try:
-            labels = pd.read_parquet(io.BytesIO(self.store.get_bytes(labels_key)), columns=["label"])
+            labels = tables.read_frame(self.store, labels_key, columns=["label"])
         except NotFound:
             raise NotFound(
                 f"snapshot {snapshot} has no labels ({self.store.uri(labels_key)} is missing)"
