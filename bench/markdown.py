@@ -241,7 +241,7 @@ def _overhead_findings(d: dict[str, Any]) -> list[str]:
         f"{verdict}; against the (slower) in-process round it is "
         f"{d['ratio_steady_state_model_time_equalised']:.3f}. The added time is roughly constant, so the "
         "ratio falls as rounds get longer (larger labeled sets, image models): the 5% target holds for "
-        f"rounds of about {d['added_seconds_per_round_steady_state'] / 0.05:.0f} s and more.",
+        f"rounds of about {d['added_seconds_per_round_steady_state'] / 0.05:.2f} s and more.",
         f"- The raw wall-time ratio ({d['ratio_total']:.3f}) mostly shows fit-time noise on the shared "
         "machine: identical fits (the same accuracies on both paths) took different times.",
         f"- Attribution: the trainer job's own overhead is {job:.2f} s a round on average, round 0 "
@@ -256,8 +256,11 @@ def _overhead_findings(d: dict[str, Any]) -> list[str]:
         f"{d['services']['grpc_roundtrip_ms']['median']:.1f} ms (median, on the loaded machine) and a round "
         "makes a few dozen: store I/O is what the services add.",
         *_load_note(d),
-        "- Next step: write the model folder to the store in the background (after the arrays), and hand "
-        "the scorer row indices of the pool array instead of split copies of it.",
+        "- Next step: what is left is spread thin (a dozen gRPC calls and about twenty small object writes "
+        "and reads a round, each 0.3-3 ms); the largest remaining items are each step's two record writes "
+        "(round and experiment: one object per step would halve them), the trainer's checks of a request "
+        "(dataset, snapshot and labels read again), and the scorer's split copies of the pool array (row "
+        "indices would do).",
     ]
 
 
