@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 from labelloop.cli.local import LocalCluster
-from labelloop.cli.main import main
+from labelloop.cli.main import build_parser, main
 from labelloop.cli.secure import prepare
-from labelloop.core.auth import hash_token, parse_tokens
+from labelloop.core.auth import TOKEN_PREFIX, hash_token, new_token, parse_tokens
 from labelloop.core.config import Settings, StorageConfig
 
 from tests.support.cluster import cluster
@@ -164,7 +164,8 @@ def test_running_services_accept_a_created_token_and_refuse_a_deleted_one(
     assert code == 0, err
     carol = carol.strip()
     assert list_datasets(carol) == (0, "")  # no restart: the store reloaded the file
-    code, bob, _ = tokens(capsys, "create", "bob", "--role", "annotator", "--annotator", "bob", *file)
+    code, bob, err = tokens(capsys, "create", "bob", "--role", "annotator", "--annotator", "bob", *file)
+    assert code == 0, err
     code, err = list_datasets(bob.strip())
     assert code == 1 and "PERMISSION_DENIED" in err and "'bob' has role annotator" in err
     assert tokens(capsys, "delete", "carol", *file)[0] == 0
@@ -172,3 +173,12 @@ def test_running_services_accept_a_created_token_and_refuse_a_deleted_one(
     assert code == 1 and "UNAUTHENTICATED" in err and "unknown or revoked token" in err
     admin = (security.tokens_file.parent / "admin.token").read_text()
     assert list_datasets(admin) == (0, "")  # the tokens `up --secure` made are kept
+
+
+def test_new_tokens_pass_as_option_values() -> None:
+    """A bare URL-safe token starts with "-" once in 64: argparse then took `--token -x...` for a
+    missing value (a flaky end-to-end test found it)."""
+    made = {new_token() for _ in range(500)}
+    assert len(made) == 500 and all(t.startswith(TOKEN_PREFIX) for t in made)
+    for token in made:
+        assert build_parser().parse_args(["--token", token, "datasets", "list"]).token == token
