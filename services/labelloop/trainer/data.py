@@ -26,10 +26,6 @@ _parsed_examples: dict[str, tuple[bytes, pd.DataFrame]] = {}  # key -> (digest o
 _parsed_lock = threading.Lock()
 
 
-def read_parquet(store: ObjectStore, key: str) -> pd.DataFrame:
-    return tables.read_frame(store, key)
-
-
 def load_examples(spec: JobSpec, store: ObjectStore, cache_dir: Path) -> pd.DataFrame:
     """example_id, split, the feature columns and the image column as local file paths."""
     examples = _read_examples(store, spec.examples_key)
@@ -88,7 +84,7 @@ def local_image_paths(store: ObjectStore, keys: pd.Series, cache_dir: Path) -> l
 def labeled_rows(spec: JobSpec, store: ObjectStore, examples: pd.DataFrame) -> pd.DataFrame:
     """The labeled examples: their example_id, model input columns and snapshot label in LABEL, in the
     examples' order."""
-    labels = read_parquet(store, spec.labels_key)
+    labels = tables.read_frame(store, spec.labels_key)
     label_ids = labels["example_id"].astype(str).to_numpy()
     label_names = labels["label"].astype(str).to_numpy()
     unknown = sorted(set(label_names) - set(spec.classes))

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from labelloop.core import layout
+from labelloop.core import layout, tables
 from labelloop.core.config import Settings
 from labelloop.core.errors import FailedPrecondition
 from labelloop.core.faults import is_transient
@@ -325,7 +325,7 @@ def _load_shard_examples(
     The rows are chosen before image keys become local files, so on S3 a pod downloads only the
     images of its own shard.
     """
-    table = data.read_parquet(store, spec.examples_key)
+    table = tables.read_frame(store, spec.examples_key)
     if "split" not in table.columns:
         raise FailedPrecondition(f"{store.uri(spec.examples_key)} lacks the columns ['split']")
     parts, rows, totals = [], {}, {}
