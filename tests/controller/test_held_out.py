@@ -102,3 +102,42 @@ def test_an_example_kept_by_two_rounds_takes_the_earliest_row(store: LocalStore)
         kept.append(ref)
     oos, replaced = held_out.out_of_sample(store, labeled_rows(store, 2, ["e04"]), kept, "r2/")
     assert store.get_array(store.ref_to_key(oos.uri)).tolist() == [[0.0, 4.0]] and replaced == 1
+
+
+class CountingStore(LocalStore):
+    def __init__(self, root: Path):
+        super().__init__(root)
+        self.reads: list[str] = []
+
+    def get_bytes(self, key: str) -> bytes:
+        self.reads.append(key)
+        return super().get_bytes(key)
+
+
+def test_a_runner_reads_each_rounds_kept_rows_once(tmp_path: Path) -> None:
+    """Every round reads all earlier rounds' kept rows: KeptRows holds them, so a round's rows are read
+    from the store at most once per runner (not at all when it kept them itself), with the same result."""
+    store = CountingStore(tmp_path / "store")
+    kept_rows, refs, labeled = held_out.KeptRows(), [], ["e00"]
+    for number, batch in enumerate([["e03"], ["e05"], ["e07"]]):
+        split = arrays.split_pool(
+            store, model_rows(store, f"r{number}/", number, IDS), labeled, f"r{number}/", True
+        )
+        ref = held_out.keep_selected_rows(store, split.unlabeled, batch, f"r{number}/", kept_rows)
+        assert ref is not None
+        refs.append(ref)
+        labeled += batch
+    current = labeled_rows(store, 3, labeled)
+    store.reads.clear()
+    for _ in range(2):
+        with_cache = held_out.out_of_sample(store, current, refs, "r3/", kept_rows)
+    assert not [k for k in store.reads if "selected" in k]
+    restarted = held_out.KeptRows()  # a new runner after a restart reads them from the store, once
+    for _ in range(2):
+        after_restart = held_out.out_of_sample(store, current, refs, "r3/", restarted)
+    assert len([k for k in store.reads if "selected" in k]) == 2 * len(refs)  # rows and ids, once each
+    plain = held_out.out_of_sample(store, current, refs, "r3/")
+    values = [
+        store.get_array(store.ref_to_key(r.uri)).tolist() for r, _ in (with_cache, after_restart, plain)
+    ]
+    assert values[0] == values[1] == values[2] and with_cache[1] == plain[1] == 3

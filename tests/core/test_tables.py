@@ -1,4 +1,5 @@
-"""core.tables reads Parquet objects into the same frames pandas.read_parquet gives."""
+"""core.tables reads Parquet objects into the same frames pandas.read_parquet gives, and writes columns
+that read back as the frame pandas would have written."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from labelloop.core import tables
 from labelloop.core.errors import NotFound
@@ -49,3 +51,16 @@ def test_frames_equal_pandas_read_parquet(tmp_path: Path, frame: pd.DataFrame) -
 def test_a_missing_table_is_not_found(tmp_path: Path) -> None:
     with pytest.raises(NotFound):
         tables.read_frame(LocalStore(tmp_path), "absent.parquet")
+
+
+@pytest.mark.parametrize("frame", _frames()[:2], ids=["labels", "empty"])
+def test_columns_written_read_back_as_the_frame_pandas_wrote(tmp_path: Path, frame: pd.DataFrame) -> None:
+    store = LocalStore(tmp_path)
+    columns = {
+        name: frame[name].tolist() if frame[name].dtype == object else frame[name].to_numpy()
+        for name in frame
+    }
+    tables.put_table(store, "t.parquet", columns, {"example_id": pa.string(), "label": pa.string()})
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    pd.testing.assert_frame_equal(tables.read_frame(store, "t.parquet"), pd.read_parquet(buffer))

@@ -357,6 +357,12 @@ def test_grpc_catalog_asks_the_store_and_falls_back(tmp_path: Path) -> None:
         )
         with pytest.raises(NotFound, match="does not exist"):
             catalog.snapshot("datasets/digits/snapshots/nope")
+        # A training run asks both at once and gets the same answers.
+        both = catalog.dataset_and_snapshot("datasets/digits/snapshots/s1")
+        assert both == (catalog.dataset("datasets/digits"), catalog.snapshot("datasets/digits/snapshots/s1"))
+        assert both[1].labels_key == "moved/labels.parquet"
+        with pytest.raises(NotFound, match="does not exist"):
+            catalog.dataset_and_snapshot("datasets/digits/snapshots/nope")
     finally:
         server.stop(grace=0)
     offline = GrpcCatalog(f"127.0.0.1:{free_port()}", store, timeout=2)  # nothing listens: read the files
@@ -367,3 +373,7 @@ def test_grpc_catalog_asks_the_store_and_falls_back(tmp_path: Path) -> None:
         "digit",
     )
     assert offline.snapshot("datasets/digits/snapshots/s1").labels_key == fx.labels_key
+    assert offline.dataset_and_snapshot("datasets/digits/snapshots/s1") == (
+        dataset,
+        offline.snapshot("datasets/digits/snapshots/s1"),
+    )

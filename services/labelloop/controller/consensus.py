@@ -21,6 +21,7 @@ import logging
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from google.protobuf import json_format
 
 from labelloop.controller import held_out
@@ -34,6 +35,14 @@ from labelloop.core.storage import ObjectStore
 from labelloop.v1 import common_pb2, dataset_store_pb2, experiments_pb2, labeling_pb2, scorer_pb2
 
 log = logging.getLogger(__name__)
+
+STRING = pa.string()
+ANNOTATOR_TYPES = {
+    "annotator": STRING,
+    "quality": pa.float64(),
+    "label_count": pa.int64(),
+    "agreement_with_consensus": pa.float64(),
+}
 
 CROWDLAB, MAJORITY_VOTE = "crowdlab", "majority_vote"
 IN_SAMPLE = experiments_pb2.LABELED_PROBABILITIES_IN_SAMPLE
@@ -70,7 +79,9 @@ def assess_round(
     probabilities = _labeled_rows(store, pool, ids, prefix)
     if config.labeled_probabilities != IN_SAMPLE:
         selected = [ref for ref in (r.array(held_out.SELECTED) for r in earlier) if ref is not None]
-        probabilities, replaced = held_out.out_of_sample(store, probabilities, selected, prefix)
+        probabilities, replaced = held_out.out_of_sample(
+            store, probabilities, selected, prefix, ctx.kept_rows
+        )
         log.info("CROWDLAB with out-of-sample rows for %d of %d labeled examples", replaced, len(ids))
     response = call(
         ctx.stubs.scorer.AssessLabels,
@@ -123,15 +134,13 @@ def majority_vote(
     agrees = given & (matrix == winner[:, None])
     counts = given.sum(axis=1)
     agreement = agrees.sum(axis=1) / np.maximum(counts, 1)
-    consensus = pd.DataFrame(
-        {
-            "example_id": pd.Series(ids, dtype=object),
-            "consensus_label": labels["label"].astype(str).to_numpy(dtype=object),
-            "consensus_quality": agreement,
-            "annotator_agreement": agreement,
-            "annotation_count": counts.astype(np.int64),
-        }
-    )
+    consensus = {
+        "example_id": ids,
+        "consensus_label": [str(label) for label in labels["label"]],
+        "consensus_quality": agreement,
+        "annotator_agreement": agreement,
+        "annotation_count": counts.astype(np.int64),
+    }
     label_counts = given.sum(axis=0)
     with_labels = np.flatnonzero(label_counts)
     rate = agrees.sum(axis=0)[with_labels] / label_counts[with_labels]
@@ -146,8 +155,8 @@ def majority_vote(
         for i in order
     ]
     consensus_key = prefix + "consensus.parquet"
-    put_parquet(store, consensus_key, consensus)
-    put_parquet(store, prefix + "annotators.parquet", annotators_frame(people))
+    tables.put_table(store, consensus_key, consensus, {"example_id": STRING, "consensus_label": STRING})
+    tables.put_table(store, prefix + "annotators.parquet", annotator_columns(people), ANNOTATOR_TYPES)
     return labeling_pb2.LabelingReport(
         method=MAJORITY_VOTE,
         labeled_count=len(ids),
@@ -159,17 +168,14 @@ def majority_vote(
     )
 
 
-def annotators_frame(people: list[labeling_pb2.AnnotatorQuality]) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "annotator": pd.Series([p.annotator for p in people], dtype=object),
-            "quality": pd.Series([p.quality for p in people], dtype="float64"),
-            "label_count": pd.Series([p.label_count for p in people], dtype="int64"),
-            "agreement_with_consensus": pd.Series(
-                [p.agreement_with_consensus for p in people], dtype="float64"
-            ),
-        }
-    )
+def annotator_columns(people: list[labeling_pb2.AnnotatorQuality]) -> dict[str, list]:
+    """annotators.parquet's columns (types in ANNOTATOR_TYPES), as the scorer's AssessLabels writes it."""
+    return {
+        "annotator": [p.annotator for p in people],
+        "quality": [p.quality for p in people],
+        "label_count": [p.label_count for p in people],
+        "agreement_with_consensus": [p.agreement_with_consensus for p in people],
+    }
 
 
 def put_parquet(store: ObjectStore, key: str, frame: pd.DataFrame) -> None:

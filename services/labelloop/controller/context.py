@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from labelloop.controller.clients import Interrupted, Stubs
 from labelloop.controller.entry import Entry
+from labelloop.controller.held_out import KeptRows
 from labelloop.controller.records import RoundRecord, stage_key
 from labelloop.core.storage import ObjectStore
 from labelloop.v1 import experiments_pb2
@@ -48,6 +49,7 @@ class RoundContext:
     sleep: Callable[[float], None] = time.sleep
     crash_at: str = ""  # see CRASH_AT_ENV
     step: str = field(default="", init=False)  # "{round}:{stage}" of the step in progress
+    kept_rows: KeptRows = field(default_factory=KeptRows, init=False)  # earlier rounds' (held_out.py)
 
     @property
     def id(self) -> str:

@@ -57,6 +57,7 @@ class Entry:
         self.thread: threading.Thread | None = None  # the runner, while one is alive
         self.unsaved: set[int] = set()  # rounds whose latest state a failed write left unstored
         self.fault_unrecorded = False  # stopped on a fault that storage has not taken yet
+        self._stored = b""  # the experiment as last written, less update_time (_content)
         self._view = _copy(experiment)
         self._round_views = [_copy(r.round) for r in rounds]
 
@@ -162,17 +163,24 @@ class Entry:
     def _write(self, changed: list[int], retry_seconds: float) -> None:
         numbers = sorted(set(changed) | self.unsaved)
         self.unsaved.update(numbers)  # until they are written
-        self.experiment.update_time.CopyFrom(now())
+        # Most steps change only their round: the experiment is rewritten (and its update_time moved)
+        # only when something else in it changed, which saves a write on most of a round's commits.
+        content = _content(self.experiment)
+        experiment_changed = content != self._stored
+        if experiment_changed:
+            self.experiment.update_time.CopyFrom(now())
 
         def write() -> None:
             for number in numbers:
                 self.records.save_round(self.id, self.rounds[number])
-            self.records.save_experiment(self.experiment)
+            if experiment_changed:
+                self.records.save_experiment(self.experiment)
 
         def warn(error: BaseException, delay: float) -> None:
             log.warning("writing %s: %s; retrying in %.1fs", self.experiment.name, describe(error), delay)
 
         retry(write, retry_seconds, on_retry=warn)
+        self._stored = content
         self.unsaved.clear()
         self.fault_unrecorded = False
         # Everything in memory is stored now: the current round too (e.g. clearing a fault's note).
@@ -227,6 +235,12 @@ class Entry:
                 log.info("%s: recorded that it stopped on a fault", self.experiment.name)
                 self.lock.notify_all()
                 return
+
+
+def _content(experiment: experiments_pb2.Experiment) -> bytes:
+    clone = _copy(experiment)
+    clone.ClearField("update_time")
+    return clone.SerializeToString(deterministic=True)
 
 
 def _copy(message: M) -> M:

@@ -24,6 +24,23 @@ SELECTED = "selected"
 OUT_OF_SAMPLE = "labeled_out_of_sample"
 
 
+class KeptRows:
+    """The rows each round kept when it selected, by URI, held by the experiment's runner. Every later
+    round reads all of them (for scoring and for its labeling report), which grew with the rounds;
+    a round's rows never change once written (a replayed step writes the same rows)."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, tuple[np.ndarray, list[str]]] = {}
+
+    def put(self, ref: common_pb2.ArrayRef, values: np.ndarray, ids: list[str]) -> None:
+        self._rows[ref.uri] = (values, ids)
+
+    def get(self, store: ObjectStore, ref: common_pb2.ArrayRef) -> tuple[np.ndarray, list[str]]:
+        if ref.uri not in self._rows:
+            self._rows[ref.uri] = (store.get_array(store.ref_to_key(ref.uri)), read_ids(store, ref))
+        return self._rows[ref.uri]
+
+
 def gather_rows(
     store: ObjectStore, ref: common_pb2.ArrayRef, rows: np.ndarray, chunk_rows: int = CHUNK_ROWS
 ) -> np.ndarray:
@@ -40,7 +57,11 @@ def gather_rows(
 
 
 def keep_selected_rows(
-    store: ObjectStore, unlabeled: common_pb2.ArrayRef, selected: list[str], prefix: str
+    store: ObjectStore,
+    unlabeled: common_pb2.ArrayRef,
+    selected: list[str],
+    prefix: str,
+    kept: KeptRows | None = None,
 ) -> common_pb2.ArrayRef | None:
     """Stores the round model's rows of the newly selected examples (those among `unlabeled`; a
     re-labeled one was trained on already). None when every selected example was labeled before."""
@@ -53,7 +74,10 @@ def keep_selected_rows(
     key = probabilities_key(prefix, SELECTED)
     store.put_array(key, values)
     ids_uri = write_ids(store, example_ids_key(prefix, SELECTED), new)
-    return array_ref(store, key, values.shape, values.dtype, ids_uri)
+    ref = array_ref(store, key, values.shape, values.dtype, ids_uri)
+    if kept is not None:
+        kept.put(ref, values, new)
+    return ref
 
 
 def out_of_sample(
@@ -61,6 +85,7 @@ def out_of_sample(
     labeled: common_pb2.ArrayRef,
     selected_by_round: list[common_pb2.ArrayRef],
     prefix: str,
+    kept_rows: KeptRows | None = None,
 ) -> tuple[common_pb2.ArrayRef, int]:
     """The labeled rows (as `labeled`, the current model's) with each example's row replaced by the
     one the earliest round that selected it kept; `selected_by_round` in round order. Returns the
@@ -70,14 +95,15 @@ def out_of_sample(
     position = {example_id: i for i, example_id in enumerate(ids)}
     values = np.array(store.get_array(store.ref_to_key(labeled.uri)))
     replaced = np.zeros(len(ids), dtype=bool)
+    kept_rows = kept_rows or KeptRows()
     for ref in selected_by_round:  # earliest first: the first model that had not trained on it
-        kept = store.get_array(store.ref_to_key(ref.uri))
+        kept, kept_ids = kept_rows.get(store, ref)
         if kept.shape[1:] != values.shape[1:]:
             raise FailedPrecondition(
                 f"{ref.uri} has {kept.shape[1:]} columns, the labeled rows {values.shape[1:]}: "
                 "the class count changed between rounds"
             )
-        for row, example_id in enumerate(read_ids(store, ref)):
+        for row, example_id in enumerate(kept_ids):
             at = position.get(example_id)
             if at is not None and not replaced[at]:
                 values[at] = kept[row]

@@ -387,7 +387,7 @@ class RoundRunner:
         kept = [r.array(held_out.SELECTED) for r in self.ctx.earlier_records(number)]
         prefix = layout.round_prefix(self.id, number)
         selected = [ref for ref in kept if ref is not None]
-        ref, replaced = held_out.out_of_sample(self.ctx.store, labeled, selected, prefix)
+        ref, replaced = held_out.out_of_sample(self.ctx.store, labeled, selected, prefix, self.ctx.kept_rows)
         log.info("out-of-sample rows for %d of %d labeled examples", replaced, ref.shape[0])
         return ref
 
@@ -432,7 +432,7 @@ class RoundRunner:
         chosen = [e.example_id for e in response.examples]
         kept = None
         if self.config.labeled_probabilities != IN_SAMPLE and chosen and unlabeled is not None:
-            kept = held_out.keep_selected_rows(self.ctx.store, unlabeled, chosen, prefix)
+            kept = held_out.keep_selected_rows(self.ctx.store, unlabeled, chosen, prefix, self.ctx.kept_rows)
         with self.ctx.lock:
             del record.round.selected_example_ids[:]
             record.round.selected_example_ids.extend(chosen)

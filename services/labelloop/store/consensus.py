@@ -7,15 +7,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 
+from labelloop.core import tables
 from labelloop.core.votes import latest_votes, majority
 from labelloop.store.models import Annotation
 
 
 @dataclass(frozen=True)
 class LabeledSet:
-    labels: pd.DataFrame  # example_id, label, annotation_count; sorted by example_id
+    labels: bytes  # labels.parquet: example_id, label, annotation_count; sorted by example_id
     labels_multiannotator: np.ndarray  # float64 [n_labeled, n_annotators], NaN where missing
     annotators: list[str]  # sorted; one per matrix column
 
@@ -39,11 +40,8 @@ def consensus(annotations: Sequence[Annotation], classes: Sequence[str]) -> Labe
         counts.append(len(example_votes))
         for annotator, (label, _) in example_votes.items():
             matrix[row, column[annotator]] = class_index[label]
-    labels = pd.DataFrame(
-        {
-            "example_id": pd.Series(example_ids, dtype=object),
-            "label": pd.Series(winners, dtype=object),
-            "annotation_count": pd.Series(counts, dtype="int64"),
-        }
+    labels = tables.parquet_bytes(
+        {"example_id": example_ids, "label": winners, "annotation_count": counts},
+        {"example_id": pa.string(), "label": pa.string(), "annotation_count": pa.int64()},
     )
     return LabeledSet(labels=labels, labels_multiannotator=matrix, annotators=annotators)

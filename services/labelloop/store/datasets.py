@@ -347,7 +347,7 @@ class DatasetStore:
                 dataset_id=dataset_id,
                 snapshot_id=snapshot_id,
                 annotation_set=annotation_set,
-                labeled_count=len(labeled.labels),
+                labeled_count=len(labeled.labels_multiannotator),
                 annotation_count=len(annotations),
                 annotator_count=len(labeled.annotators),
                 create_time=now(),
@@ -355,7 +355,7 @@ class DatasetStore:
             prefix = snapshot_prefix(dataset_id, snapshot_id)
             self.store.delete_prefix(prefix)  # leftovers of a crashed attempt
             try:
-                self.store.put_bytes(snapshot.labels_key, _parquet_bytes(labeled.labels, snapshot.name))
+                self.store.put_bytes(snapshot.labels_key, labeled.labels)
                 self.store.put_array(snapshot.labels_multiannotator_key, labeled.labels_multiannotator)
                 self.store.put_json(snapshot.annotators_key, labeled.annotators)
                 self.store.put_json(snapshot.snapshot_key, snapshot.to_json())

@@ -84,9 +84,9 @@ def local_image_paths(store: ObjectStore, keys: pd.Series, cache_dir: Path) -> l
 def labeled_rows(spec: JobSpec, store: ObjectStore, examples: pd.DataFrame) -> pd.DataFrame:
     """The labeled examples: their example_id, model input columns and snapshot label in LABEL, in the
     examples' order."""
-    labels = tables.read_frame(store, spec.labels_key)
-    label_ids = labels["example_id"].astype(str).to_numpy()
-    label_names = labels["label"].astype(str).to_numpy()
+    labels = tables.read_arrow(store.get_bytes(spec.labels_key), ["example_id", "label"])
+    label_ids = np.array([str(i) for i in labels.column("example_id").to_pylist()], dtype=object)
+    label_names = np.array([str(n) for n in labels.column("label").to_pylist()], dtype=object)
     unknown = sorted(set(label_names) - set(spec.classes))
     if unknown:
         raise FailedPrecondition(

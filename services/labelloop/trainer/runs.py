@@ -79,9 +79,7 @@ class Trainer:
         pool_embeddings: also write the pool's embeddings (False: the caller's selection needs none)."""
         if existing := self._existing(request_id):
             return existing
-        d, _ = names.parse(snapshot, "datasets", "snapshots")
-        dataset = self.catalog.dataset(f"datasets/{d}")
-        snap = self.catalog.snapshot(snapshot)
+        dataset, snap = self.catalog.dataset_and_snapshot(snapshot)
         labels_key = snap.labels_key
         if labels_uri:
             labels_key = override_labels_key(self.store, snapshot, snap.labels_key, labels_uri)
@@ -194,13 +192,13 @@ class Trainer:
 
     def _check_labels(self, snapshot: str, labels_key: str, dataset: DatasetInfo) -> None:
         try:
-            labels = tables.read_frame(self.store, labels_key, columns=["label"])
+            column = tables.read_arrow(self.store.get_bytes(labels_key), ["label"]).column("label")
         except NotFound:
             raise NotFound(
                 f"snapshot {snapshot} has no labels ({self.store.uri(labels_key)} is missing)"
             ) from None
-        present = set(labels["label"].dropna().astype(str))
-        if len(labels) == 0:
+        present = {str(label) for label in column.drop_null().unique().to_pylist()}
+        if len(column) == 0:
             raise FailedPrecondition(
                 f"snapshot {snapshot} has no labeled examples: label some, then snapshot again"
             )
