@@ -205,9 +205,11 @@ def test_s3_outage_stops_the_experiment_resumably_and_resume_finishes_it(
     wait_until(stopping, "the controller says it stops on the fault", timeout=120)
     # What it shows is what is stored: RUNNING at round 0's LABEL step, not FAILED in memory only.
     store = S3Store(outage_setup["storage"])
+    # The stage is stored in the round's record (the experiment's copy is rewritten only with other changes).
     stored = store.get_json(layout.experiment_key(EXPERIMENT))["experiment"]
+    stored_round = store.get_json(layout.round_key(EXPERIMENT, 0))
     shown = client.get(EXPERIMENT)
-    assert (stored["state"], stored["current_stage"], stored.get("current_round", 0)) == (
+    assert (stored["state"], stored_round["round"]["stage"], stored.get("current_round", 0)) == (
         "EXPERIMENT_STATE_RUNNING", "ROUND_STAGE_LABEL", 0,
     )  # fmt: skip
     assert (shown.state, shown.current_stage, shown.current_round) == (

@@ -164,7 +164,8 @@ class Entry:
         numbers = sorted(set(changed) | self.unsaved)
         self.unsaved.update(numbers)  # until they are written
         # Most steps change only their round: the experiment is rewritten (and its update_time moved)
-        # only when something else in it changed, which saves a write on most of a round's commits.
+        # only when something else in it changed, which saves a write on most of a round's commits
+        # (metadata in one object per step).
         content = _content(self.experiment)
         experiment_changed = content != self._stored
         if experiment_changed:
@@ -238,8 +239,11 @@ class Entry:
 
 
 def _content(experiment: experiments_pb2.Experiment) -> bytes:
+    """What a change of the experiment's record is judged by: not update_time (it follows the change),
+    nor current_stage (the current round's record holds it, and recovery takes it from there)."""
     clone = _copy(experiment)
     clone.ClearField("update_time")
+    clone.ClearField("current_stage")
     return clone.SerializeToString(deterministic=True)
 
 

@@ -74,6 +74,10 @@ class Experiments:
         for experiment_id in sorted(self.records.experiment_ids()):
             experiment = self.records.load_experiment(experiment_id)
             rounds = self.records.load_rounds(experiment_id, experiment.current_round + 1)
+            # The current round's record holds the stage; the experiment's may be older (entry._content).
+            current = [r for r in rounds if r.round.number == experiment.current_round]
+            if current:
+                experiment.current_stage = current[0].round.stage
             entry = self._new_entry(experiment, rounds)
             self._entries[experiment_id] = entry
             _restore_gauges(experiment)
