@@ -481,13 +481,12 @@ class RoundRunner:
             ),
         )
         labels_used = self._ask_labeler(record, request)
-        # People may label part of a batch (quorum, deadline) and late labels of earlier rounds: count
-        # the labeled examples in the log rather than assume the whole batch.
-        labeled = {a.example_id for a in self.labels.annotations()}
+        # labeled_count moves with the next round's snapshot, which counts the log (people may label
+        # part of a batch, and late labels of earlier ones): reading the whole log here as well cost a
+        # round trip per round that grew with every label.
         with self.ctx.lock:
             experiment = self.experiment
             experiment.labels_used = labels_used
-            experiment.labeled_count = len(labeled)
             record.round.labels_awaited = 0
             self._advance(record, started, DONE)
             self._finish_round(record)
@@ -496,5 +495,4 @@ class RoundRunner:
             experiment.current_stage = SNAPSHOT
             self.ctx.commit(record, following)
         metrics.EXPERIMENT_AWAITING.labels(self.id).set(0)
-        metrics.EXPERIMENT_LABELED.labels(self.id).set(experiment.labeled_count)
         self._budget_metrics()
