@@ -158,7 +158,7 @@ def _model(
         return AutoGluonModel(spec, predictor), {"mode": hparams.FINE_TUNE, "fit_seconds": 0.0}, lambda: kept
 
     # Bad labels fail here, before the embeddings or the 10-second AutoGluon import.
-    labeled = data.labeled_rows(spec, store, examples[examples["split"] == "pool"])
+    labeled = data.labeled_rows(spec, store, examples)
     if not hparams.uses_linear_probe(spec.config, len(labeled)):
         train = labeled.drop(columns=["example_id"])
         predictor, seconds = fit_autogluon(

@@ -121,7 +121,8 @@ def fit_autogluon(
     report: Report,
     span: tuple[float, float],
 ) -> tuple[Any, float]:
-    """A MultiModalPredictor fitted on the training frame (data.training_frame); (predictor, seconds).
+    """A MultiModalPredictor fitted on the training frame (data.labeled_rows without example_id);
+    (predictor, seconds).
     The seconds include building the predictor and its arguments, as the benchmark's in-process loop
     counts them: the model's own work, not the service's."""
     from autogluon.multimodal import MultiModalPredictor
