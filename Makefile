@@ -9,7 +9,7 @@ PROTOS := $(wildcard protos/labelloop/v1/*.proto)
 FAST := not integration and not slow and not cluster and not containers and not labelstudio
 
 .PHONY: venv demo test test-fast labelstudio lint typecheck format protos check-protos bench bench-quick bench-full \
-	bench-overhead bench-scale bench-labeled-probabilities \
+	bench-overhead bench-scale bench-labeled-probabilities bench-gpu bench-gpu-cpu \
 	lock clean prometheus-install reliability
 
 ## Everything in one virtualenv: the package (editable) with its extras trainer, demo, bench, dev and labelstudio,
@@ -211,3 +211,17 @@ bench-overhead: venv
 ## selector's code. The report keeps the mode's other parts as the workspace has them.
 bench-scale: venv
 	$(BIN)/python -m bench --mode $(MODE) --parts scale --output docs
+
+## Section 4 (issue 14, item 6): per-round fit and predict seconds of a fine-tune experiment on digit images
+## and one on Fashion-MNIST (bench/gpu.py). `make bench-gpu` measures the GPU half (DEVICES=cuda; it fails
+## with status 2 when torch sees no CUDA device), `make bench-gpu-cpu` the CPU half (about 11 min on
+## 2 cores); each merges its device into docs/benchmarks/gpu.json and renders docs/benchmarks.md again.
+## GPU_ARGS=--quick: a smaller check that it runs. The lent GPU machine: bench/gpu_wheels.sh, then the
+## device command in docs/benchmarks.md.
+DEVICES ?= cuda
+GPU_ARGS ?=
+bench-gpu: venv
+	$(BIN)/python -m bench.gpu --output docs --devices $(DEVICES) $(GPU_ARGS)
+
+bench-gpu-cpu: venv
+	$(BIN)/python -m bench.gpu --output docs --devices cpu $(GPU_ARGS)

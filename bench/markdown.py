@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.markdown_curves import curves_section, goals, headline_lines
+from bench.markdown_gpu import gpu_section, gpu_shortfall
 from bench.markdown_overhead import next_batch_table
 from bench.markdown_preset import image_preset_section
 
@@ -29,10 +30,7 @@ def render(r: dict[str, Any]) -> str:
         *image_preset_section(r.get("image_preset")),
         *_overhead(r),
         *_scale(r),
-        "## 4. GPU",
-        "",
-        "Not measured: no GPU was lent to this run. Everything above ran on CPU.",
-        "",
+        *gpu_section(r.get("gpu")),
         "## Rerun",
         "",
         "```",
@@ -40,6 +38,7 @@ def render(r: dict[str, Any]) -> str:
         "make bench MODE=full    # the committed results",
         "make bench-scale MODE=full  # only section 3 (about 10 min), keeping the other parts",
         "make bench-overhead MODE=full  # only section 2 (a few minutes), measured afresh",
+        "make bench-gpu          # section 4 on a machine with a GPU; make bench-gpu-cpu: its CPU half",
         "# or: .venv/bin/python -m bench --mode full --output docs [--parts curves,overhead,scale]",
         "#     [--curve-datasets fashion_mnist,bbc_news] [--seeds 0,1,2] [--rounds 10]",
         "```",
@@ -151,7 +150,7 @@ def _shortfalls(r: dict[str, Any]) -> list[str]:
                 f"- {title} was not rerun: its figures are those of `{reused['command']}` on "
                 f"{reused['generated_at']} (`--reuse-parts`)."
             )
-    out.append("- GPU: not measured (no GPU lent).")
+    out += gpu_shortfall(r.get("gpu"))
     return ["## Shortfalls in this run", "", *out, ""]
 
 

@@ -24,6 +24,7 @@ HEADLINES = (
     "scorer_peak_memory_bytes",
     "time_to_next_batch_seconds",
 )
+GPU_NOT_MEASURED = "not measured: no GPU was available for this run"  # results.json's gpu without gpu.json
 
 
 def machine() -> dict[str, Any]:
@@ -130,16 +131,38 @@ def write_report(
         "label_efficiency": parts.get("curves", {}),
         "service_overhead": _without_raw_rounds(parts.get("overhead", {})),
         "scoring_at_scale": parts.get("scale", {}),
-        "gpu": "not measured: no GPU was available for this run",
         "plots": images,
-        # `python -m bench.image_preset` writes it beside results.json; kept as measured.
-        "image_preset": _image_preset(folder),
+        **_side_files(folder),
     }
     results_path = folder / "results.json"
     results_path.write_text(json.dumps(results, indent=1) + "\n")
     doc = output / "benchmarks.md"
     doc.write_text(render(results))
     return [doc, results_path, *(folder / name for name in images.values())]
+
+
+def _side_files(folder: Path) -> dict[str, Any]:
+    """The measurements other commands write beside results.json, kept as they were measured:
+    `python -m bench.image_preset` (image_preset.json) and `python -m bench.gpu` (gpu.json, per device;
+    a sentence when neither half was measured)."""
+    gpu = folder / "gpu.json"
+    return {
+        "image_preset": _image_preset(folder),
+        "gpu": json.loads(gpu.read_text()) if gpu.exists() else GPU_NOT_MEASURED,
+    }
+
+
+def refresh_side_files(output: Path) -> list[Path]:
+    """results.json with the side files read again, and docs/benchmarks.md rendered from it: what a side
+    file's command runs after writing its file, so the report shows it without rerunning the benchmark."""
+    results_path = output / "benchmarks" / "results.json"
+    if not results_path.exists():
+        return []
+    results = {**json.loads(results_path.read_text()), **_side_files(results_path.parent)}
+    results_path.write_text(json.dumps(results, indent=1) + "\n")
+    doc = output / "benchmarks.md"
+    doc.write_text(render(results))
+    return [doc, results_path]
 
 
 def _image_preset(folder: Path) -> dict[str, Any] | None:
