@@ -256,10 +256,12 @@ def _overhead_findings(d: dict[str, Any]) -> list[str]:
         "makes a few dozen: store I/O is what the services add.",
         *_load_note(d),
         "- Next step: what is left is spread thin (a dozen gRPC calls and about twenty small object writes "
-        "and reads a round, each 0.3-3 ms); the largest remaining items are each step's two record writes "
-        "(round and experiment: one object per step would halve them), the trainer's checks of a request "
-        "(dataset, snapshot and labels read again), and the scorer's split copies of the pool array (row "
-        "indices would do).",
+        "and reads a round, each 0.3-3 ms; most steps now write one record, the round's). The largest "
+        "remaining items: the trainer's checks of a request and the worker's start of a job (about 8 ms "
+        "before fitting: dataset and snapshot lookups, the labels read twice, the examples table hashed), "
+        "the scorer's split copies of the pool array (row indices in the request would avoid them, and "
+        "the copies grow with the pool), and the worker's writes after predicting (probabilities, the "
+        "model folder, the result).",
     ]
 
 
