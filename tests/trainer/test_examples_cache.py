@@ -49,7 +49,7 @@ def test_the_examples_table_is_parsed_once_until_its_bytes_change(
 def test_a_large_table_is_not_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = LocalStore(tmp_path)
     monkeypatch.setattr(data, "PARSED_EXAMPLES_BYTES", 10)
-    monkeypatch.setattr(data, "_parsed_examples", {})
+    monkeypatch.setattr(data, "_parsed_examples", None)
     _put(store, pd.DataFrame({"example_id": ["a"], "split": ["pool"]}))
     data._read_examples(store, "datasets/d/examples.parquet")
-    assert data._parsed_examples == {}
+    assert data._parsed_examples is None

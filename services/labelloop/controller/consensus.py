@@ -16,7 +16,6 @@ after a crash rewrites the same files.
 
 from __future__ import annotations
 
-import io
 import logging
 
 import numpy as np
@@ -176,12 +175,6 @@ def annotator_columns(people: list[labeling_pb2.AnnotatorQuality]) -> dict[str, 
         "label_count": [p.label_count for p in people],
         "agreement_with_consensus": [p.agreement_with_consensus for p in people],
     }
-
-
-def put_parquet(store: ObjectStore, key: str, frame: pd.DataFrame) -> None:
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    store.put_bytes(key, buffer.getvalue())
 
 
 def report_to_json(report: labeling_pb2.LabelingReport) -> dict:

@@ -13,7 +13,6 @@ labels and over-confident, which cleanlab recommends calibrating against the ann
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ import numpy as np
 import pandas as pd
 from cleanlab.multiannotator import get_label_quality_multiannotator
 
+from labelloop.core import tables
 from labelloop.core.arrays import check_probability_array, open_array, read_ids, read_probabilities
 from labelloop.core.errors import InvalidArgument
 from labelloop.core.metrics import SCORER_ASSESS_SECONDS
@@ -168,9 +168,9 @@ class LabelAssessor:
         )
         consensus_key, labels_key = prefix + CONSENSUS_FILE, prefix + LABELS_FILE
         annotators_key = prefix + ANNOTATORS_FILE
-        self._put_parquet(consensus_key, table)
-        self._put_parquet(labels_key, table[["example_id"]].assign(label=table["consensus_label"]))
-        self._put_parquet(annotators_key, people)
+        tables.put_frame(self.store, consensus_key, table)
+        tables.put_frame(self.store, labels_key, table[["example_id"]].assign(label=table["consensus_label"]))
+        tables.put_frame(self.store, annotators_key, people)
         SCORER_ASSESS_SECONDS.observe(time.perf_counter() - started)
         log.info(
             "CROWDLAB on %d examples, %d annotators into %s", len(ids), len(people), self.store.uri(prefix)
@@ -199,8 +199,3 @@ class LabelAssessor:
             labels_uri=self.store.uri(labels_key),
             annotators_uri=self.store.uri(annotators_key),
         )
-
-    def _put_parquet(self, key: str, frame: pd.DataFrame) -> None:
-        buffer = io.BytesIO()
-        frame.to_parquet(buffer, index=False)
-        self.store.put_bytes(key, buffer.getvalue())

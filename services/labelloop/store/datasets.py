@@ -9,7 +9,6 @@ both are written last, and deleted first.
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 from collections import OrderedDict
@@ -241,7 +240,7 @@ class DatasetStore:
             if cache_key in self._cache:
                 self._cache.move_to_end(cache_key)
                 return self._cache[cache_key]
-        frame = pd.read_parquet(io.BytesIO(self.store.get_bytes(info.examples_key)))
+        frame = tables.read_frame(self.store, info.examples_key)
         with self._cache_lock:
             self._cache[cache_key] = frame
             while len(self._cache) > _CACHED_DATASETS:
@@ -416,9 +415,7 @@ def _text(value: object) -> str:
 
 
 def _parquet_bytes(frame: pd.DataFrame, what: str) -> bytes:
-    buffer = io.BytesIO()
     try:
-        frame.to_parquet(buffer, index=False)
+        return tables.frame_bytes(frame)
     except (pa.ArrowException, ValueError, TypeError) as error:  # e.g. a column mixing numbers and text
         raise InvalidArgument(f"cannot store the columns of {what!r} as Parquet: {error}") from None
-    return buffer.getvalue()

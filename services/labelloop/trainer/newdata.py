@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from labelloop.core import layout
+from labelloop.core import layout, tables
 from labelloop.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from labelloop.core.storage import ObjectStore, download_prefix
 from labelloop.trainer import data
@@ -58,12 +58,9 @@ def read_table(content: bytes, name: str, header_only: bool = False) -> pd.DataF
 
 
 def write_table(table: pd.DataFrame, fmt: str) -> bytes:
-    buffer = io.BytesIO()
     if fmt == "csv":
-        table.to_csv(buffer, index=False)
-    else:
-        table.to_parquet(buffer, index=False)
-    return buffer.getvalue()
+        return table.to_csv(index=False).encode()
+    return tables.frame_bytes(table)
 
 
 def check_columns(card: ModelCard, columns: list[str], image_column: str, id_column: str, what: str) -> None:

@@ -18,17 +18,16 @@ exporting again without new labels rewrites the same files.
 
 from __future__ import annotations
 
-import io
 import json
 
 import numpy as np
 import pandas as pd
 
 from labelloop.controller.clients import call
-from labelloop.controller.consensus import MAJORITY_VOTE, latest_report, put_parquet
+from labelloop.controller.consensus import MAJORITY_VOTE, latest_report
 from labelloop.controller.experiments import Experiments
 from labelloop.controller.labelset import LabelSet
-from labelloop.core import layout, names
+from labelloop.core import layout, names, tables
 from labelloop.core.api import defined_values
 from labelloop.core.errors import FailedPrecondition, InvalidArgument
 from labelloop.core.storage import ObjectStore
@@ -124,7 +123,7 @@ def labels_frame(
     votes = majority_votes(annotations).assign(consensus_method=MAJORITY_VOTE)
     if report is None or not report.consensus_uri:
         return votes
-    consensus = pd.read_parquet(io.BytesIO(store.get_bytes(store.ref_to_key(report.consensus_uri))))
+    consensus = tables.read_frame(store, store.ref_to_key(report.consensus_uri))
     consensus = consensus.assign(
         example_id=consensus["example_id"].astype(str), consensus_method=report.method
     )
@@ -159,9 +158,7 @@ def annotators_frame(
 def features_frame(store: ObjectStore, dataset: dataset_store_pb2.Dataset) -> pd.DataFrame:
     """example_id, the image column (as store URIs) and the feature columns of the dataset."""
     columns = [c for c in (dataset.image_column, *dataset.feature_columns) if c]
-    examples = pd.read_parquet(
-        io.BytesIO(store.get_bytes(store.ref_to_key(dataset.examples_uri))), columns=["example_id", *columns]
-    )
+    examples = tables.read_frame(store, store.ref_to_key(dataset.examples_uri), ["example_id", *columns])
     examples["example_id"] = examples["example_id"].astype(str)
     if dataset.image_column:
         examples[dataset.image_column] = [
@@ -229,5 +226,5 @@ def _write_table(store: ObjectStore, stem: str, frame: pd.DataFrame, fmt: int) -
     if fmt == CSV:
         store.put_bytes(stem + ".csv", frame.to_csv(index=False).encode())
         return store.uri(stem + ".csv")
-    put_parquet(store, stem + ".parquet", frame)
+    tables.put_frame(store, stem + ".parquet", frame)
     return store.uri(stem + ".parquet")

@@ -9,13 +9,13 @@ merged after the Job itself is gone (ttlSecondsAfterFinished).
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from labelloop.core import tables
 from labelloop.core.errors import InvalidArgument
 from labelloop.core.storage import ObjectStore
 from labelloop.trainer import shards as sharding
@@ -109,9 +109,7 @@ class ShardedPredictions:
         ):
             return int(meta["pool_count"])
         try:
-            import pandas as pd
-
-            frame = pd.read_parquet(io.BytesIO(self.store.get_bytes(spec.examples_key)), columns=["split"])
+            frame = tables.read_frame(self.store, spec.examples_key, ["split"])
         except Exception as error:
             log.warning("cannot count the pool of %s (%s): one Job predicts it", spec.examples_key, error)
             return None
