@@ -33,7 +33,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
         settings=settings,
     )
     write_wine_tabular(workdir / "wine")
-    with local.start():
+    with local:
         yield local
 
 
@@ -124,7 +124,7 @@ def test_services_call_each_other_under_mtls(tmp_path: Path) -> None:
     local = cluster(tmp_path, storage, services=("store", "selector", "controller"), settings=settings)
     manifest = write_wine_tabular(tmp_path / "wine")
     admin = (tmp_path / "state" / "admin.token").read_text()
-    with local.start():
+    with local:
         without_cert = CallerCredentials(token=admin, ca_cert=security.tls_ca)
         with LabelLoopClient(
             local.address("controller"), local.address("store"), credentials=without_cert

@@ -141,7 +141,7 @@ def secured_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClu
     local = cluster(
         workdir, StorageConfig(backend="local", root=workdir / "data"), services=("store",), settings=settings
     )
-    with local.start():
+    with local:
         yield local
 
 

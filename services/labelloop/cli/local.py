@@ -133,10 +133,13 @@ class LocalCluster:
     # Lifecycle --------------------------------------------------------------------------------
 
     def start(self, timeout: float = HEALTHY_SECONDS) -> LocalCluster:
-        """Starts every service and waits until each reports SERVING."""
+        """Starts every service not already running and waits until each reports SERVING. Starting
+        again is harmless (`with cluster.start():` enters twice): a second process would lose its
+        ports to the first and leave that one running after stop()."""
         try:
             for service in self.services:
-                self.start_service(service, wait=False)
+                if not self.running(service):
+                    self.start_service(service, wait=False)
             for service in self.services:
                 self.wait_healthy(service, timeout)
         except BaseException:
@@ -144,7 +147,14 @@ class LocalCluster:
             raise
         return self
 
+    def running(self, service: str) -> bool:
+        process = self.processes.get(service)
+        return process is not None and process.poll() is None
+
     def start_service(self, service: str, wait: bool = True, timeout: float = HEALTHY_SECONDS) -> None:
+        if self.running(service):
+            pid = self.processes[service].pid
+            raise RuntimeError(f"{service} is already running (pid {pid}); stop it first")
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path(service), "ab") as log:  # append: restarts keep earlier output
             self.processes[service] = subprocess.Popen(
@@ -191,9 +201,9 @@ class LocalCluster:
         process.wait(30)
 
     def stop_service(self, service: str, timeout: float = 20.0) -> None:
-        process = self.processes.get(service)
-        if process is None or process.poll() is not None:
+        if not self.running(service):
             return
+        process = self.processes[service]
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout)
