@@ -223,7 +223,7 @@ class LocalCluster:
 
     def failed(self) -> list[str]:
         """Services whose process has exited."""
-        return [s for s, p in self.processes.items() if p.poll() is not None]
+        return [s for s in self.processes if not self.running(s)]
 
     def log_tail(self, service: str, chars: int = 4000) -> str:
         try:
